@@ -1,0 +1,72 @@
+"""The dataset card's machine-readable parts, generated from the builder so they never drift.
+
+`python -m luma_noise.card` rewrites `dataset_infos.json` and the YAML header of
+`README.md`; a test fails when either is out of date.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+# Split sizes on the real upstream data; every config keeps the clean split's sizes.
+REAL_SPLIT_SIZES = {"train": 21000, "test": 4200, "ood": 3859}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dataset_infos(builder_cls) -> dict:
+    """{config name: DatasetInfo as a JSON dict} with the real upstream split sizes."""
+    infos = {}
+    for config in builder_cls.BUILDER_CONFIGS:
+        info = builder_cls(config_name=config.name).info
+        infos[config.name] = {
+            "description": info.description,
+            "citation": info.citation,
+            "homepage": info.homepage,
+            "license": info.license,
+            "features": info.features.to_dict(),
+            "builder_name": "luma",
+            "config_name": config.name,
+            "version": {"version_str": str(config.version)},
+            "splits": {name: {"name": name, "num_examples": n, "dataset_name": "luma"} for name, n in REAL_SPLIT_SIZES.items()},
+        }
+    return infos
+
+
+def yaml_header(builder_cls) -> str:
+    """The card's YAML header: license, tasks, and per config its features and splits."""
+    from datasets import DatasetInfo
+
+    dataset_info = []
+    for config in builder_cls.BUILDER_CONFIGS:
+        features = builder_cls(config_name=config.name).info.features
+        entry = DatasetInfo(features=features)._to_yaml_dict()
+        entry = {"config_name": config.name, "features": entry["features"],
+                 "splits": [{"name": n, "num_examples": k} for n, k in REAL_SPLIT_SIZES.items()]}
+        dataset_info.append(entry)
+    header = {
+        "license": "cc-by-sa-4.0",
+        "language": ["en"],
+        "pretty_name": "LUMA",
+        "size_categories": ["10K<n<100K"],
+        "task_categories": ["image-classification", "audio-classification", "text-classification"],
+        "tags": ["multimodal", "uncertainty-quantification", "out-of-distribution-detection", "label-noise"],
+        "dataset_info": dataset_info,
+    }
+    return "---\n" + yaml.safe_dump(header, sort_keys=False, width=120) + "---\n"
+
+
+def write(builder_cls, root: Path = ROOT) -> None:
+    """Rewrite dataset_infos.json and README.md's YAML header under `root`."""
+    (root / "dataset_infos.json").write_text(json.dumps(dataset_infos(builder_cls), indent=2) + "\n")
+    readme = root / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    body = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    readme.write_text(yaml_header(builder_cls) + body)
+
+
+if __name__ == "__main__":
+    from .loader import builder_class
+
+    write(builder_class())
