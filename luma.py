@@ -7,13 +7,21 @@ yielded; the noise, sampling and alignment code lives in the `luma_noise` packag
 """
 
 import dataclasses
+import hashlib
+import json
+import os
 from typing import Optional
 
 import datasets
 
 import luma_noise
+from luma_noise import audio
+from luma_noise import features
+from luma_noise import image
 from luma_noise import options
 from luma_noise import sources
+from luma_noise import uncertainty
+from luma_noise.sample_noise import SampleNoise
 from luma_noise.plan import Upstream
 from luma_noise.plan import ood_plan
 from luma_noise.plan import published_plan
@@ -55,6 +63,9 @@ _FILES = {
     **{name[:-4]: ("splits", name) for name in sources.SPLIT_FILES},
 }
 
+# Examples noised together: back-translation runs its models on batches of this many texts.
+_NOISE_BATCH = 64
+
 # Bump whenever generated content changes: 1.0.0 first release (clean).
 _VERSION = datasets.Version("1.0.0")
 
@@ -63,18 +74,70 @@ _VERSION = datasets.Version("1.0.0")
 class LumaConfig(datasets.BuilderConfig):
     """A LUMA variant. Every field is checked when the config is built, before any download.
 
-    Args:
-        seed: seeds every random draw (alignment, OOD draw, noise), through generators
-            derived per purpose and example.
+    Sources and randomness:
+        seed: seeds every random draw (alignment, OOD draw, noise, sampling), through
+            generators derived per purpose and example.
         mirror: a local folder or http(s) base URL holding the folders luma/, cifar/,
             splits/, esc50/ in the upstream layout; None reads the real upstream.
-        luma_revision: revision (branch, tag or commit) of the `bezirganyan/LUMA` Hub repository;
-            `load_dataset`'s own `revision` argument is taken by `datasets`.
+        luma_revision: revision (branch, tag or commit) of the `bezirganyan/LUMA` Hub
+            repository (`load_dataset`'s own `revision` argument belongs to `datasets`).
+
+    Sample noise, per modality m in image, audio, text:
+        m_noise_ratio: fraction of examples noised, in [0, 1]; 0 turns the modality's noise off.
+        m_noise_train, m_noise_test: noise the train split; the test and ood splits.
+        image_corruptions: names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example.
+        image_severity: 1..5 (ImageNet-C tables of `imagecorruptions`).
+        audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
+        text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
+        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults.
+
+    Diversity, label noise, conflict:
+        image_compactness, audio_compactness, text_compactness: compactness k >= 0 of the
+            diversity sampling of the train split (Eq. 1 of the paper); None keeps the
+            published clean train rows.
+        num_sampling: draws per class, keeping the one with the largest mean pairwise distance.
+        label_noise: probability in [0, 1] that a train or test example's label is switched
+            to the class whose `label_noise_neighbours` nearest samples are closest.
+        label_noise_modality: "all" (distances averaged over the three modalities'
+            normalised features) or one modality.
+        conflict_ratio: fraction in [0, 1] of each test class whose examples get one
+            modality replaced by the same-position sample of the next class.
+        image_feature_model, audio_feature_model, text_feature_model: `transformers` model
+            ids (or local folders) for the deep features; feature_revision pins their Hub revision.
+        feature_cache_dir: where features are cached (default: next to the datasets cache).
     """
 
     seed: int = 42
     mirror: Optional[str] = None
     luma_revision: str = "main"
+    image_noise_ratio: float = 0.0
+    image_noise_train: bool = True
+    image_noise_test: bool = True
+    image_corruptions: tuple = image.IMAGE_CORRUPTIONS
+    image_severity: int = 4
+    audio_noise_ratio: float = 0.0
+    audio_noise_train: bool = True
+    audio_noise_test: bool = True
+    audio_min_snr_db: float = 3.0
+    audio_max_snr_db: float = 5.0
+    text_noise_ratio: float = 0.0
+    text_noise_train: bool = True
+    text_noise_test: bool = True
+    text_noises: tuple = options.DEFAULT_TEXT_NOISES
+    text_noise_params: Optional[dict] = None
+    image_compactness: Optional[float] = None
+    audio_compactness: Optional[float] = None
+    text_compactness: Optional[float] = None
+    num_sampling: int = 10
+    label_noise: float = 0.0
+    label_noise_modality: str = "all"
+    label_noise_neighbours: int = 5
+    conflict_ratio: float = 0.0
+    image_feature_model: str = features.DEFAULT_MODEL_IDS["image"]
+    audio_feature_model: str = features.DEFAULT_MODEL_IDS["audio"]
+    text_feature_model: str = features.DEFAULT_MODEL_IDS["text"]
+    feature_revision: Optional[str] = None
+    feature_cache_dir: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -106,25 +169,52 @@ class Luma(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        upstream_bases = {k: v.format(revision=self.config.luma_revision) for k, v in _UPSTREAM.items()}
-        bases = sources.source_bases(upstream_bases, self.config.mirror)
-        if self.config.mirror:
+        config = self.config
+        upstream_bases = {k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}
+        bases = sources.source_bases(upstream_bases, config.mirror)
+        if config.mirror:
             self.info.splits = None  # a mirror may hold a subset: don't hold it to the recorded sizes
         files = dl_manager.download({key: bases[base] + path for key, (base, path) in _FILES.items()})
         upstream = self._read_upstream(dl_manager, files)
-        seed = self.config.seed
+        audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
+        plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
+        esc50 = ()
+        if config.audio_noise_ratio:
+            archive = dl_manager.download(bases["esc50"] + "master.zip")
+            esc50 = tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), self._esc50_dir(bases["esc50"]))))
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={
+                "examples": luma_noise.examples(plan, upstream, dl_manager.download(audio_url(plan.audio_rows)), config),
+                "split": split, "esc50_files": esc50})
+            for split, plan in plans.items()
+        ]
+
+    def _plans(self, upstream, dl_manager, audio_url, source_id):
+        """The rows of each split, after diversity sampling, label noise and conflict."""
+        config = self.config
+        read_audio = lambda rows: [self._decode_wav(f) for f in dl_manager.download(audio_url(rows))]  # noqa: E731
+        feature_source = uncertainty.FeatureSource(config, upstream, read_audio, source_id)
+        uses_diversity = any(getattr(config, f"{m}_compactness") is not None for m in luma_noise.MODALITIES)
         plans = {
-            datasets.Split.TRAIN: published_plan(upstream, "train", seed),
-            datasets.Split.TEST: published_plan(upstream, "test", seed),
-            "ood": ood_plan(upstream, seed),
+            "train": (uncertainty.diversity_train_plan(upstream, config, feature_source) if uses_diversity
+                      else published_plan(upstream, "train", config.seed)),
+            "test": published_plan(upstream, "test", config.seed),
+            "ood": ood_plan(upstream, config.seed),
         }
-        generators = []
-        for split, plan in plans.items():
-            audio_paths = upstream.audio["path"].to_numpy()[plan.audio_rows]
-            audio_files = dl_manager.download([bases["luma"] + "audio/" + p for p in audio_paths])
-            examples = luma_noise.examples(plan, upstream, audio_files)
-            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"examples": examples}))
-        return generators
+        if config.label_noise:
+            for split in ("train", "test"):
+                uncertainty.add_label_noise(plans[split], config, feature_source)
+        if config.conflict_ratio:
+            uncertainty.add_conflict(plans["test"], config)
+        return plans
+
+    def _decode_wav(self, path):
+        with open(path, "rb") as f:
+            return audio.decode_wav(f.read())
+
+    def _esc50_dir(self, base):
+        """Extracted ESC-50 wavs live beside the datasets cache, one folder per source."""
+        return os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
 
     def _read_upstream(self, dl_manager, files):
         cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
@@ -146,8 +236,12 @@ class Luma(datasets.GeneratorBasedBuilder):
                 splits[stem] = sources.read_split(f, name, sizes[table])
         return Upstream(image_train, image_test, audio, text, splits)
 
-    def _generate_examples(self, examples):
-        for example in examples:
-            with open(example["audio_file"], "rb") as f:
-                audio_bytes = f.read()
-            yield example["key"], luma_noise.finish_example(example, audio_bytes)
+    def _generate_examples(self, examples, split, esc50_files):
+        noise = SampleNoise.from_config(self.config, esc50_files)
+        for start in range(0, len(examples), _NOISE_BATCH):
+            batch = examples[start:start + _NOISE_BATCH]
+            audio_bytes = []
+            for example in batch:
+                with open(example["audio_file"], "rb") as f:
+                    audio_bytes.append(f.read())
+            yield from luma_noise.finish_batch(batch, audio_bytes, split, noise)

@@ -96,6 +96,14 @@ def _check_snr(name: str, value) -> float:
     return float(value)
 
 
+def check_snr_range(min_snr_db, max_snr_db) -> tuple:
+    """(min_snr_db, max_snr_db) as floats; ValueError naming the field unless finite and min <= max."""
+    low, high = _check_snr("min_snr_db", min_snr_db), _check_snr("max_snr_db", max_snr_db)
+    if low > high:
+        raise ValueError(f"min_snr_db ({min_snr_db}) must be <= max_snr_db ({max_snr_db})")
+    return low, high
+
+
 def _check_clip(samples, sample_rate) -> np.ndarray:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
@@ -141,10 +149,7 @@ class AudioNoise:
     """
 
     def __init__(self, background_paths, min_snr_db: float = 3.0, max_snr_db: float = 5.0):
-        self.min_snr_db = _check_snr("min_snr_db", min_snr_db)
-        self.max_snr_db = _check_snr("max_snr_db", max_snr_db)
-        if self.min_snr_db > self.max_snr_db:
-            raise ValueError(f"min_snr_db ({min_snr_db}) must be <= max_snr_db ({max_snr_db})")
+        self.min_snr_db, self.max_snr_db = check_snr_range(min_snr_db, max_snr_db)
         paths = _check_backgrounds(background_paths)
         self._path_of = {p.name: p for p in paths}
         self.backgrounds = tuple(self._path_of)  # file names, sorted: draws never depend on input order

@@ -6,12 +6,14 @@ import datasets
 import numpy as np
 from PIL import Image
 
-from .classes import CLASSES
+from .classes import CLASSES, MODALITIES
+
+_NOISE_RECORD = {"name": datasets.Value("string"), "params": datasets.Value("string")}
 
 
 def features_for(config) -> datasets.Features:
-    """The features of a config's examples."""
-    return datasets.Features({
+    """The features of a config's examples: clean's, plus `noise` when sample noise is on."""
+    features = datasets.Features({
         "image": datasets.Image(),
         "audio": datasets.Audio(),
         "text": datasets.Value("string"),
@@ -21,9 +23,16 @@ def features_for(config) -> datasets.Features:
         "audio_path": datasets.Value("string"),
         "text_index": datasets.Value("int64"),
     })
+    if config.label_noise:
+        features["original_label"] = datasets.ClassLabel(names=list(CLASSES))
+    if config.conflict_ratio:
+        features["conflict_modality"] = datasets.Value("string")
+    if any(getattr(config, f"{m}_noise_ratio") for m in MODALITIES):
+        features["noise"] = {m: dict(_NOISE_RECORD) for m in MODALITIES}
+    return features
 
 
-def examples(plan, upstream, audio_files: list) -> list:
+def examples(plan, upstream, audio_files: list, config) -> list:
     """One dict per example of `plan`, with its image pixels, text and audio file to read.
 
     Only the selected images travel in the list (3 KiB each), so `num_proc` workers
@@ -32,7 +41,7 @@ def examples(plan, upstream, audio_files: list) -> list:
     frame = upstream.image_frame(plan.split)
     audio_paths = upstream.audio["path"].to_numpy()[plan.audio_rows]
     texts = upstream.text["text"].to_numpy()[plan.text_rows]
-    return [
+    planned = [
         {
             "key": str(plan.keys[i]),
             "label": int(plan.labels[i]),
@@ -46,6 +55,12 @@ def examples(plan, upstream, audio_files: list) -> list:
         }
         for i in range(len(plan))
     ]
+    for i, example in enumerate(planned):  # columns of this config only, also on splits the variant leaves alone
+        if config.label_noise:
+            example["original_label"] = int(plan.labels[i] if plan.original_labels is None else plan.original_labels[i])
+        if config.conflict_ratio:
+            example["conflict_modality"] = None if plan.conflict_modality is None else plan.conflict_modality[i]
+    return planned
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -55,9 +70,20 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def finish_example(example: dict, audio_bytes: bytes) -> dict:
-    """The yielded record: the planned fields, the image as PNG and the audio file's bytes."""
-    record = {k: v for k, v in example.items() if k not in ("key", "audio_file")}
+def finish_batch(batch: list, audio: list, split: str, noise=None) -> list:
+    """(key, record) pairs for a batch of planned examples and their audio files' bytes.
+
+    With `noise` (a SampleNoise), content is noised and each record gets its `noise`.
+    """
+    batch = [{**example, "audio_bytes": audio_bytes} for example, audio_bytes in zip(batch, audio)]
+    if noise is not None:
+        noise.apply(batch, split)
+    return [(example["key"], finish_example(example)) for example in batch]
+
+
+def finish_example(example: dict) -> dict:
+    """The yielded record: the planned fields, the image as PNG and the audio as wav bytes."""
+    record = {k: v for k, v in example.items() if k not in ("key", "audio_file", "audio_bytes")}
     record["image"] = {"path": None, "bytes": png_bytes(example["image"])}
-    record["audio"] = {"path": example["audio_path"], "bytes": audio_bytes}
+    record["audio"] = {"path": example["audio_path"], "bytes": example["audio_bytes"]}
     return record

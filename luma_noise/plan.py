@@ -7,6 +7,7 @@ datalist.csv) and text row `text_rows[i]` (of text_data.tsv), all of class
 """
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,8 @@ class SplitPlan:
     image_rows: np.ndarray
     audio_rows: np.ndarray
     text_rows: np.ndarray
+    original_labels: Optional[np.ndarray] = None  # set by label noise
+    conflict_modality: Optional[np.ndarray] = None  # set by conflict: modality name or None
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -79,6 +79,7 @@ def _centred(features: np.ndarray) -> np.ndarray:
 
 
 def _row_sq(features: np.ndarray) -> np.ndarray:
+    """(N,) squared row norms, in the features' dtype."""
     return np.einsum("ij,ij->i", features, features)
 
 
@@ -146,7 +147,7 @@ def _modality_matrices(features) -> list[np.ndarray]:
     if len(mats) > 1:
         # Modalities live on different scales (BERT vs Wav2Vec 2.0 vs CNN features);
         # unit rows put them on one footing before their distances are averaged.
-        mats = [m / np.maximum(np.linalg.norm(m.astype(np.float64), axis=1, keepdims=True), 1e-12) for m in mats]
+        mats = [m / np.maximum(np.sqrt(_row_sq(m))[:, None], 1e-12).astype(m.dtype) for m in mats]
     return mats
 
 

@@ -1,0 +1,79 @@
+"""A config's sample noise, applied to batches of examples while they are yielded.
+
+For each example and modality two generators are derived from (seed, modality, split,
+example key): one decides whether the example is noised (probability
+`<modality>_noise_ratio`), the other draws the noise. So every example's noise is the
+same whatever the batch, shard or streaming order, and changing one modality's
+settings leaves the other modalities' draws alone.
+"""
+
+import dataclasses
+from typing import Optional
+
+from . import audio as audio_noise
+from . import image as image_noise
+from .classes import MODALITIES
+from .rng import derive_rng
+
+
+def splits_noised(train: bool, test: bool) -> tuple:
+    """Split names a modality's noise applies to: train and/or test+ood."""
+    return (("train",) if train else ()) + (("test", "ood") if test else ())
+
+
+@dataclasses.dataclass
+class SampleNoise:
+    """Per modality: the noise (None when off), the fraction noised and the splits noised."""
+
+    seed: int
+    noises: dict
+    ratios: dict
+    splits: dict
+
+    @classmethod
+    def from_config(cls, config, esc50_files=()) -> Optional["SampleNoise"]:
+        """The config's sample noise, or None when no modality is noised."""
+        ratios = {m: getattr(config, f"{m}_noise_ratio") for m in MODALITIES}
+        if not any(ratios.values()):
+            return None
+        noises = {m: None for m in MODALITIES}
+        if ratios["image"]:
+            noises["image"] = image_noise.ImageNoise(config.image_corruptions, config.image_severity)
+        if ratios["audio"]:
+            noises["audio"] = audio_noise.AudioNoise(esc50_files, config.audio_min_snr_db, config.audio_max_snr_db)
+        if ratios["text"]:
+            from .text import TextNoise
+
+            noises["text"] = TextNoise(config.text_noises, config.text_noise_params)
+        splits = {m: splits_noised(getattr(config, f"{m}_noise_train"), getattr(config, f"{m}_noise_test")) for m in MODALITIES}
+        return cls(config.seed, noises, ratios, splits)
+
+    def _rng(self, purpose: str, modality: str, split: str, key: str):
+        return derive_rng(self.seed, purpose, modality, split, key)
+
+    def chosen(self, modality: str, split: str, key: str) -> bool:
+        """Whether this example's `modality` is noised."""
+        if self.noises[modality] is None or split not in self.splits[modality]:
+            return False
+        return bool(self._rng("noise-select", modality, split, key).random() < self.ratios[modality])
+
+    def apply(self, batch: list, split: str) -> None:
+        """Noise a batch in place: each example's `image` (uint8 array), `audio_bytes` (wav)
+        and `text`, and set its `noise` to {modality: record feature or None}."""
+        for example in batch:
+            example["noise"] = {m: None for m in MODALITIES}
+        for example in self._chosen(batch, "image", split):
+            noised, record = self.noises["image"](example["image"], self._rng("noise", "image", split, example["key"]))
+            example["image"], example["noise"]["image"] = noised, record.to_feature()
+        for example in self._chosen(batch, "audio", split):
+            samples, rate = audio_noise.decode_wav(example["audio_bytes"])
+            noised, record = self.noises["audio"](samples, rate, self._rng("noise", "audio", split, example["key"]))
+            example["audio_bytes"], example["noise"]["audio"] = audio_noise.encode_wav(noised, rate), record.to_feature()
+        chosen = self._chosen(batch, "text", split)
+        if chosen:  # one call for the batch: back-translation runs its models on batches
+            rngs = [self._rng("noise", "text", split, example["key"]) for example in chosen]
+            for example, (text, record) in zip(chosen, self.noises["text"]([e["text"] for e in chosen], rngs)):
+                example["text"], example["noise"]["text"] = text, record.to_feature()
+
+    def _chosen(self, batch: list, modality: str, split: str) -> list:
+        return [example for example in batch if self.chosen(modality, split, example["key"])]
