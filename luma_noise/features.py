@@ -35,6 +35,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,11 @@ def _stemmer():
     return PorterStemmer()
 
 
+@functools.lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer().stem(word.lower())
+
+
 def mask_label_words(text: str, label: str, mask_token: str) -> str:
     """`text` with every whole word whose Porter stem equals `label`'s replaced by `mask_token`.
 
@@ -70,8 +76,8 @@ def mask_label_words(text: str, label: str, mask_token: str) -> str:
     and so is "buses" for "bus" (Porter stems them "buse" and "bu"); derived words with
     the same stem are masked ("training" for "train").
     """
-    target = _stemmer().stem(label.lower())
-    return _WORD.sub(lambda m: mask_token if _stemmer().stem(m.group().lower()) == target else m.group(), text)
+    target = _stem(label)
+    return _WORD.sub(lambda m: mask_token if _stem(m.group()) == target else m.group(), text)
 
 
 def default_cache_dir() -> Path:
@@ -141,9 +147,12 @@ def _embed_audio(clips, processor, model, device):
             g = np.gcd(int(rate), target)
             wave = resample_poly(wave, target // g, int(rate) // g).astype(np.float32)
         waves.append(wave)
+    frames = model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waves], device=device))
+    if (frames < 1).any():
+        short = min(len(w) for w in waves)
+        raise ValueError(f"an audio clip has {short} samples at {target} Hz after resampling, too short for one model frame")
     inputs = processor(waves, sampling_rate=target, padding=True, return_tensors="pt")
     hidden = model(**{k: v.to(device) for k, v in inputs.items()}).last_hidden_state
-    frames = model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waves], device=device))
     valid = (torch.arange(hidden.shape[1], device=device)[None, :] < frames[:, None]).to(hidden.dtype)
     return (hidden * valid[..., None]).sum(dim=1) / valid.sum(dim=1, keepdim=True).clamp(min=1)
 
@@ -236,6 +245,8 @@ def cached_features(modality: str, items_key: str, items_fn, model_id: str, revi
         features = np.load(path)
     except FileNotFoundError:
         pass
+    except (OSError, ValueError, EOFError) as err:  # e.g. a file cut short by a full disk
+        warnings.warn(f"unreadable feature cache {path} ({err}); computing the features again", stacklevel=2)
     else:
         CACHE_EVENTS["loaded"] += 1
         return features

@@ -35,10 +35,16 @@ def _as_features(features, name: str = "features") -> np.ndarray:
     return array
 
 
+def _describe(array: np.ndarray) -> str:
+    """dtype, shape and value range, for error messages (never the whole array)."""
+    values = f" with values in [{array.min()}, {array.max()}]" if array.size and array.dtype.kind in "iuf" else ""
+    return f"{array.dtype} array of shape {array.shape}{values}"
+
+
 def _as_labels(labels, n_rows: int) -> np.ndarray:
     array = np.asarray(labels)
     if array.shape != (n_rows,) or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"labels must be an integer array of shape ({n_rows},), got {array.dtype} {array.shape}")
+        raise ValueError(f"labels must be an integer array of shape ({n_rows},), got {_describe(array)}")
     return array
 
 
@@ -158,7 +164,8 @@ def _mean_distances(row_mats, col_mats, col_sq) -> np.ndarray:
         d = _squared_distances(rows, cols, _row_sq(rows), sq)
         np.sqrt(d, out=d)
         total = d if total is None else np.add(total, d, out=total)
-    return total / len(row_mats) if len(row_mats) > 1 else total
+    total /= len(row_mats)
+    return total
 
 
 def nearest_other_class(features: Sequence[np.ndarray], labels, n_neighbours: int = 5, rows=None) -> np.ndarray:
@@ -179,7 +186,7 @@ def nearest_other_class(features: Sequence[np.ndarray], labels, n_neighbours: in
     labels = _as_labels(labels, n)
     rows = np.arange(n) if rows is None else np.asarray(rows)
     if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or (rows.size and not 0 <= rows.min() <= rows.max() < n):
-        raise ValueError(f"rows must be a 1-D array of integer row indices in [0, {n}), got {rows!r}")
+        raise ValueError(f"rows must be a 1-D array of integer row indices in [0, {n}), got {_describe(rows)}")
     if int(n_neighbours) != n_neighbours or n_neighbours < 1:
         raise ValueError(f"n_neighbours must be an integer >= 1, got {n_neighbours!r}")
     classes = np.unique(labels)
@@ -215,7 +222,7 @@ def switch_labels(labels, features: Sequence[np.ndarray], p: float, rng, n_neigh
     `nearest_other_class` computed from the original labels, so it always changes class.
     Returns (new_labels (N,) same dtype as labels, switched (N,) bool).
     """
-    labels = np.asarray(labels)
+    labels = _as_labels(labels, len(labels))
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
     switched = rng.random(len(labels)) < p
@@ -241,7 +248,7 @@ def conflict_plan(labels, ratio: float, rng, num_classes: int = 42):
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must be in [0, 1], got {ratio!r}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels.size and not 0 <= labels.min() <= labels.max() < num_classes):
-        raise ValueError(f"labels must be a 1-D integer array with values in [0, {num_classes}), got {labels!r}")
+        raise ValueError(f"labels must be a 1-D integer array with values in [0, {num_classes}), got {_describe(labels)}")
     modality = np.full(len(labels), -1, dtype=np.int8)
     partner = np.full(len(labels), -1, dtype=np.int64)
     members = [np.flatnonzero(labels == c) for c in range(num_classes)]

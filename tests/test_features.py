@@ -141,6 +141,20 @@ def test_failed_computation_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unreadable_cache_file_is_recomputed(monkeypatch, tmp_path):
+    monkeypatch.setattr(features, "extract_features", lambda *args, **kwargs: np.ones((2, 3), dtype=np.float32))
+    path = cache_path("text", "k", "m", None, tmp_path)
+    path.write_bytes(b"\x93NUMPY truncated")
+    with pytest.warns(UserWarning, match="unreadable feature cache"):
+        np.testing.assert_array_equal(cached_features("text", "k", list, "m", None, tmp_path), np.ones((2, 3)))
+    np.testing.assert_array_equal(np.load(path), np.ones((2, 3)))
+
+
+def test_too_short_audio_is_reported(models):
+    with pytest.raises(ValueError, match="too short"):
+        extract_features("audio", [(np.zeros(10, dtype=np.float32), AUDIO_RATE)], models["audio"], progress=False)
+
+
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path / "luma_features"

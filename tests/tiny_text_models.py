@@ -76,6 +76,12 @@ def _data_lines(offsets: dict) -> dict:
     return lines
 
 
+def _index_pointers(word: str) -> str:
+    """The index file's `p_cnt [ptr_symbol...]` field for `word`: "1 !" if it has an antonym."""
+    keys = {k for k, (_, _, words, _) in _SYNSETS.items() if word in words}
+    return "1 !" if keys & {k for pair in _ANTONYMS for k in pair} else "0"
+
+
 def _write_wordnet(folder: Path) -> None:
     """Write lexnames, data.*, index.*, index.sense and *.exc into `folder`."""
     offsets = {key: 0 for key in _SYNSETS}
@@ -95,8 +101,8 @@ def _write_wordnet(folder: Path) -> None:
     for pos, name in _POS_FILE.items():
         body = "".join(lines[k] for k in _SYNSETS if _SYNSETS[k][0] == pos)
         (folder / f"data.{name}").write_bytes((_HEADER + body).encode())
-        rows = [f"{w} {pos} {len(o)} 0 {len(o)} 0 " + " ".join(f"{x:08d}" for x in o) + "  \n"
-                for w, o in sorted(index[pos].items())]
+        rows = [f"{w} {pos} {len(o)} {_index_pointers(w)} {len(o)} 0 " + " ".join(f"{x:08d}" for x in o)
+                + "  \n" for w, o in sorted(index[pos].items())]
         (folder / f"index.{name}").write_text(_HEADER + "".join(rows))
         (folder / f"{name}.exc").write_text("".join(f"{e}\n" for e in _EXCEPTIONS[name]))
     (folder / "index.sense").write_text("".join(sorted(senses)))
