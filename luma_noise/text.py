@@ -43,7 +43,6 @@ import copy
 import functools
 import inspect
 import json
-import math
 import os
 import random
 
@@ -183,6 +182,11 @@ def _check_param_values(name: str, merged: dict) -> None:
     for key in _FILE_PARAMS:
         if isinstance(merged.get(key), str) and not os.path.isfile(merged[key]):
             fail(key, "is not an existing file")
+    if str(merged.get("device", "cpu")).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("device", "asks for CUDA, which torch cannot see here; use \"cpu\"")
 
 
 def _check_json(name: str, params: dict) -> None:
@@ -199,8 +203,8 @@ def _check_json(name: str, params: dict) -> None:
 def _seeded_global_random(seed: int):
     """Seed `random` and `np.random` with `seed` (0 <= seed < 2**32) inside; restore on exit."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed)
+    random.seed(int(seed))
+    np.random.seed(int(seed))
     try:
         yield
     finally:

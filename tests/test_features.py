@@ -7,6 +7,9 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nltk.stem import PorterStemmer
 from scipy.signal import resample_poly
 
 from luma_noise import features
@@ -58,6 +61,18 @@ TEXTS = [("a horse runs on the field", "horse"), ("the man sits near a woman", "
 ])
 def test_mask_label_words(text, label, expected):
     assert mask_label_words(text, label, "[MASK]") == expected
+
+
+_WORDS = ["horse", "horses", "Horse", "man", "woman", "men", "train", "training", "bus", "a", "the", "snowman"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=8), st.sampled_from(["horse", "man", "train", "bus"]),
+       st.sampled_from([" ", ", ", "; "]))
+def test_masking_is_word_by_word(words, label, separator):
+    stem = PorterStemmer().stem
+    expected = separator.join("<m>" if stem(w.lower()) == stem(label) else w for w in words)
+    assert mask_label_words(separator.join(words), label, "<m>") == expected
 
 
 # ---------------------------------------------------------------- extraction

@@ -89,3 +89,15 @@ def test_recorded_sizes_hold_for_the_real_upstream_only(mirror, cache_dir):
     assert splits == {"train": 21000, "test": 4200, "ood": 3859}
     builder_cls = luma_noise.loader.builder_class()
     assert {k: v.num_examples for k, v in builder_cls(config_name="clean", cache_dir=cache_dir).info.splits.items()} == splits
+
+
+def test_a_clone_named_luma_loads_by_folder_name(prepared, mirror, tmp_path, monkeypatch):
+    import datasets
+
+    clone = tmp_path / "luma"
+    clone.mkdir()
+    for name in ("luma.py", "README.md", "dataset_infos.json"):
+        (clone / name).write_bytes((ROOT / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    ds = datasets.load_dataset("luma", "clean", mirror=str(mirror[0]), cache_dir=str(tmp_path / "cache"), trust_remote_code=True)
+    assert _fingerprint(rows(ds["test"])) == prepared["test"]

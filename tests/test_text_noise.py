@@ -1,0 +1,209 @@
+"""Tests for luma_noise.text: every noise for real, offline (tiny WordNet, tiny translation models)."""
+
+import multiprocessing
+import random
+import re
+import sys
+
+import nltk
+import numpy as np
+import pytest
+
+from luma_noise.records import NoiseRecord
+from luma_noise.rng import derive_rng
+from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_wordnet_data,
+                             text_noise_defaults, wordnet_install_command)
+from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_nltk_data,
+                              build_tiny_translation_model)
+
+TEXTS = list(TINY_WORDNET_SENTENCES)
+BLANKS = ["", " ", "\t\n  "]
+
+
+@pytest.fixture(scope="module")
+def nltk_data(tmp_path_factory):
+    """NLTK sees only the tiny WordNet and tagger; nlpaug reads WordNet through a fresh loader so
+    the tiny corpus never becomes `nltk.corpus.wordnet` for other tests."""
+    import nlpaug.model.word_dict  # noqa: F401  (its package namespace shadows the module name)
+    from nltk.corpus.reader import CorpusReader, WordNetCorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
+    from nltk.tag import _get_tagger
+
+    root = build_tiny_nltk_data(tmp_path_factory.mktemp("nltk_data"))
+    loader = LazyCorpusLoader("wordnet", WordNetCorpusReader,
+                              LazyCorpusLoader("omw-2.0", CorpusReader, r".*/wn-data-.*\.tab"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nltk.data, "path", [str(root)])
+        patch.setattr(sys.modules["nlpaug.model.word_dict.wordnet"], "wordnet", loader)
+        _get_tagger.cache_clear()
+        yield root
+    _get_tagger.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory):
+    """Parameters pointing BackTranslationNoise at two tiny random models (en→x, x→en)."""
+    folder = tmp_path_factory.mktemp("translation")
+    return {"BackTranslationNoise": {
+        "from_model_name": build_tiny_translation_model(folder / "forth", seed=0),
+        "to_model_name": build_tiny_translation_model(folder / "back", seed=1),
+        "max_length": 16}}
+
+
+@pytest.fixture(scope="module")
+def every_noise(nltk_data, params):
+    return TextNoise(TEXT_NOISES, params)
+
+
+def run(noise, texts, seed=0):
+    return noise(texts, [derive_rng(seed, "text", i) for i in range(len(texts))])
+
+
+@pytest.mark.parametrize("name", TEXT_NOISES)
+def test_each_noise_changes_a_normal_text(name, every_noise):
+    for seed in range(4):
+        outputs = every_noise.apply(name, TEXTS, [seed * 100 + i for i in range(len(TEXTS))])
+        for text, noisy in zip(TEXTS, outputs):
+            assert isinstance(noisy, str) and noisy.strip()
+            assert noisy != text, (name, seed, text)
+
+
+def test_records_say_what_was_done(every_noise):
+    texts = TEXTS * 8
+    results = run(every_noise, texts, seed=3)
+    assert {record.name for _, record in results} == set(TEXT_NOISES)  # 32 draws reach all 8
+    for text, (noisy, record) in zip(texts, results):
+        assert isinstance(record, NoiseRecord) and record.modality == "text"
+        params = dict(record.params)
+        seed = params.pop("seed")
+        assert params == every_noise.params[record.name]
+        assert every_noise.apply(record.name, [text], [seed]) == [noisy]
+        record.to_feature()  # JSON-encodable
+
+
+def test_same_rng_same_output_whatever_the_batch(every_noise):
+    texts = TEXTS * 4
+    rngs = lambda order: [derive_rng(11, "text", i) for i in order]  # noqa: E731
+    whole = run(every_noise, texts, seed=11)
+    assert run(every_noise, texts, seed=11) == whole
+    reverse = list(reversed(range(len(texts))))
+    assert every_noise([texts[i] for i in reverse], rngs(reverse)) == [whole[i] for i in reverse]
+    assert [every_noise([texts[i]], rngs([i]))[0] for i in range(len(texts))] == whole
+    assert [noisy for noisy, _ in run(every_noise, texts, seed=12)] != [noisy for noisy, _ in whole]
+
+
+def test_global_random_state_is_left_alone(every_noise):
+    random.seed(5)
+    np.random.seed(5)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    run(every_noise, TEXTS * 4)
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
+    assert after[2:] == numpy_state[2:]
+
+
+@pytest.mark.parametrize("name", TEXT_NOISES)
+def test_blank_texts_pass_unchanged(name, every_noise):
+    assert every_noise.apply(name, BLANKS, [1, 2, 3]) == BLANKS
+    mixed = BLANKS + TEXTS[:1]
+    assert every_noise.apply(name, mixed, [1, 2, 3, 4])[:3] == BLANKS
+
+
+def test_blank_texts_are_recorded_as_skipped_and_load_nothing(nltk_data):
+    noise = TextNoise(TEXT_NOISES, {"BackTranslationNoise": {"from_model_name": "/nonexistent/model"}})
+    for text, (noisy, record) in zip(BLANKS * 6, run(noise, BLANKS * 6)):
+        assert noisy == text and record.params["skipped"] == "blank text"
+
+
+def test_back_translation_plumbing(every_noise, params):
+    noise = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": {
+        **params["BackTranslationNoise"], "batch_size": 3}})
+    outputs = noise.apply("BackTranslationNoise", TEXTS + [""], [0] * 5)
+    assert all(isinstance(o, str) for o in outputs) and outputs[-1] == ""
+    assert all(o != t for o, t in zip(outputs, TEXTS))
+    one_by_one = [noise.apply("BackTranslationNoise", [t], [0])[0] for t in TEXTS]
+    assert outputs[:-1] == one_by_one  # padded batches of 3 agree with the tiny model
+    default = every_noise.apply("BackTranslationNoise", TEXTS, [0] * 4)  # batch_size 1 on cpu
+    assert default == one_by_one
+    used = every_noise.params["BackTranslationNoise"]
+    if used["device"] == "cpu":
+        assert used["batch_size"] == 1
+        assert every_noise._augmenter("BackTranslationNoise").model.get_device() == "cpu"
+
+
+def _translate_in_daemon(noise_params):
+    noise = TextNoise(("BackTranslationNoise",), noise_params)
+    return noise.apply("BackTranslationNoise", ["The cat sat ."], [0])
+
+
+def test_back_translation_works_in_daemonic_workers(params):
+    """datasets.map(num_proc=...) runs in daemonic processes, where nlpaug's DataLoader worker fails."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        [result] = pool.map(_translate_in_daemon, [params])
+    assert isinstance(result[0], str) and result[0] != "The cat sat ."
+
+
+def test_spelling_noise_uses_its_own_sorted_dictionary(tmp_path):
+    path = tmp_path / "misspellings.txt"
+    path.write_text("horse horze hoarse hors\nquick quik\n")
+    noise = TextNoise(("SpellingNoise",), {"SpellingNoise": {"dict_path": str(path), "aug_p": 1.0}})
+    [noisy] = noise.apply("SpellingNoise", ["quick horse"], [0])
+    assert noisy.split()[0] == "quik" and noisy.split()[1] in ("horze", "hoarse", "hors")
+    model = noise._augmenter("SpellingNoise").model
+    assert all(candidates == sorted(candidates) for candidates in model.dict.values())
+
+
+def test_defaults():
+    assert DEFAULT_TEXT_NOISES == ("KeyboardNoise", "BackTranslationNoise", "SpellingNoise", "OCRNoise")
+    assert text_noise_defaults("KeyboardNoise") == {
+        "aug_char_min": 1, "aug_char_max": 5, "aug_word_min": 3, "aug_word_max": 8}
+    assert text_noise_defaults("SpellingNoise") == {"aug_p": 0.4}
+    assert text_noise_defaults("OCRNoise") == {"aug_word_p": 0.5}
+    bt = text_noise_defaults("BackTranslationNoise")
+    assert bt["from_model_name"] == "facebook/wmt19-en-de" and bt["device"] in ("cpu", "cuda")
+
+
+@pytest.mark.parametrize("noises, params, message", [
+    (("KeyboardNoise", "Typo"), None, "unknown text noise 'Typo'; allowed: KeyboardNoise"),
+    (("KeyboardNoise", "KeyboardNoise"), None, "distinct"),
+    ((), None, "distinct"),
+    (("OCRNoise",), {"KeyboardNoise": {}}, "not in noises"),
+    (("KeyboardNoise",), {"KeyboardNoise": {"aug_p": 0.2}}, "KeyboardNoise: nlpaug's KeyboardAug has no parameter 'aug_p'; accepted: name, aug_char_min"),
+    (("OCRNoise",), {"OCRNoise": {"aug_word_p": 1.5}}, "OCRNoise: aug_word_p=1.5 must be a probability in [0, 1]"),
+    (("SpellingNoise",), {"SpellingNoise": {"aug_p": -0.1}}, "aug_p=-0.1 must be a probability"),
+    (("KeyboardNoise",), {"KeyboardNoise": {"aug_char_min": 6}}, "aug_char_min=6 is more than aug_char_max=5"),
+    (("RandomWordNoise",), {"RandomWordNoise": {"aug_min": 1.5}}, "aug_min=1.5 must be an integer"),
+    (("RandomWordNoise",), {"RandomWordNoise": {"action": "explode"}}, "action='explode' is not one of"),
+    (("BackTranslationNoise",), {"BackTranslationNoise": {"batch_size": 0}}, "batch_size=0 must be an integer >= 1"),
+    (("SpellingNoise",), {"SpellingNoise": {"dict_path": "/nonexistent.txt"}}, "is not an existing file"),
+    (("RandomWordNoise",), {"RandomWordNoise": {"tokenizer": str.split}}, "not JSON-encodable"),
+])
+def test_validation_errors(noises, params, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TextNoise(noises, params)
+
+
+def test_validation_loads_no_model():
+    noise = TextNoise(DEFAULT_TEXT_NOISES, {"BackTranslationNoise": {"from_model_name": "/nonexistent"}})
+    assert noise.params["BackTranslationNoise"]["from_model_name"] == "/nonexistent"
+
+
+def test_missing_wordnet_is_reported_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    assert missing_wordnet_data() == ["wordnet", "averaged_perceptron_tagger_eng"]
+    command = "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng"
+    assert wordnet_install_command() == command
+    for name in ("AntonymNoise", "SynonymNoise"):
+        with pytest.raises(LookupError, match=command):
+            TextNoise(("KeyboardNoise", name))
+    TextNoise(DEFAULT_TEXT_NOISES)  # the paper's defaults need no WordNet
+
+
+def test_half_installed_wordnet_names_only_what_is_missing(nltk_data, tmp_path, monkeypatch):
+    (tmp_path / "corpora").mkdir()
+    (tmp_path / "corpora" / "wordnet").symlink_to(nltk_data / "corpora" / "wordnet")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    assert missing_wordnet_data() == ["averaged_perceptron_tagger_eng"]
+    with pytest.raises(LookupError, match="python -m nltk.downloader averaged_perceptron_tagger_eng$"):
+        TextNoise(("SynonymNoise",))
