@@ -112,7 +112,8 @@ def bench_diversity(args):
     fast, chosen = _timed(diversity_sample, feats, labels, 500, 20.0, 10, np.random.default_rng(3))
     n_classes = 42 if args.full else args.naive_classes
     keep = labels < n_classes
-    slow, slow_chosen = _timed(naive_diversity_sample, feats[keep], labels[keep], 500, 20.0, 10, np.random.default_rng(3))
+    slow, slow_chosen = _timed(naive_diversity_sample, feats[keep], labels[keep], 500, 20.0, 10,
+                               np.random.default_rng(3))
     assert np.array_equal(np.flatnonzero(keep)[slow_chosen], chosen[: len(slow_chosen)]), "diversity samplers disagree"
     slow *= 42 / n_classes
     how = "measured" if args.full else f"extrapolated from {n_classes} classes"

@@ -117,6 +117,7 @@ def compactness_figure(path: Path) -> None:
     xy = centred @ vt[:2].T
     distance = np.linalg.norm(centred, axis=1)
     labels = np.zeros(len(pool), dtype=np.int64)
+    floor = np.sort(distance)[:500].mean()  # the 500 rows nearest the centre: no k can go below this
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), sharex=True, sharey=True, constrained_layout=True)
     for ax, k in zip(axes, (0, 10, 20)):
         chosen = diversity_sample(pool, labels, n_per_class=500, compactness=k, num_sampling=10,
@@ -125,7 +126,7 @@ def compactness_figure(path: Path) -> None:
         ax.scatter(*xy[chosen].T, s=8, c="tab:blue", label="selected (500)", rasterized=True)
         ax.scatter(0, 0, marker="x", s=80, c="tab:red", label="class centre")
         ax.set_title(f"k = {k}: mean distance to centre {distance[chosen].mean():.2f}\n"
-                     f"(pool {distance.mean():.2f})", fontsize=11)
+                     f"(whole pool {distance.mean():.2f}; 500 nearest {floor:.2f})", fontsize=11)
         ax.set_xlabel("PC 1")
         ax.set_aspect("equal")
     axes[0].set_ylabel("PC 2")

@@ -150,7 +150,8 @@ def _embed_audio(clips, processor, model, device):
     frames = model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waves], device=device))
     if (frames < 1).any():
         short = min(len(w) for w in waves)
-        raise ValueError(f"an audio clip has {short} samples at {target} Hz after resampling, too short for one model frame")
+        raise ValueError(f"an audio clip has {short} samples at {target} Hz after resampling, "
+                         "too short for one model frame")
     inputs = processor(waves, sampling_rate=target, padding=True, return_tensors="pt")
     hidden = model(**{k: v.to(device) for k, v in inputs.items()}).last_hidden_state
     valid = (torch.arange(hidden.shape[1], device=device)[None, :] < frames[:, None]).to(hidden.dtype)

@@ -146,10 +146,12 @@ def diversity_sample(features, labels, n_per_class: int, compactness: float, num
 def _modality_matrices(features) -> list[np.ndarray]:
     """Each modality as a float (N, D_m) array; rows L2-normalised when there are several."""
     if isinstance(features, np.ndarray) and features.ndim == 2:
-        raise ValueError("features must be a sequence of (N, D_m) arrays, one per modality: wrap a single array in a list")
+        raise ValueError("features must be a sequence of (N, D_m) arrays, one per modality: "
+                         "wrap a single array in a list")
     mats = [_as_features(f, f"features[{m}]") for m, f in enumerate(features)]
     if not mats or len({len(m) for m in mats}) != 1:
-        raise ValueError(f"features must be one or more arrays with the same number of rows, got {[m.shape for m in mats]}")
+        raise ValueError("features must be one or more arrays with the same number of rows, "
+                         f"got shapes {[m.shape for m in mats]}")
     if len(mats) > 1:
         # Modalities live on different scales (BERT vs Wav2Vec 2.0 vs CNN features);
         # unit rows put them on one footing before their distances are averaged.
@@ -185,7 +187,8 @@ def nearest_other_class(features: Sequence[np.ndarray], labels, n_neighbours: in
     n = len(mats[0])
     labels = _as_labels(labels, n)
     rows = np.arange(n) if rows is None else np.asarray(rows)
-    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or (rows.size and not 0 <= rows.min() <= rows.max() < n):
+    in_range = rows.size == 0 or (rows.ndim == 1 and 0 <= rows.min() and rows.max() < n)
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or not in_range:
         raise ValueError(f"rows must be a 1-D array of integer row indices in [0, {n}), got {_describe(rows)}")
     if int(n_neighbours) != n_neighbours or n_neighbours < 1:
         raise ValueError(f"n_neighbours must be an integer >= 1, got {n_neighbours!r}")
@@ -247,8 +250,10 @@ def conflict_plan(labels, ratio: float, rng, num_classes: int = 42):
     labels = np.asarray(labels)
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must be in [0, 1], got {ratio!r}")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels.size and not 0 <= labels.min() <= labels.max() < num_classes):
-        raise ValueError(f"labels must be a 1-D integer array with values in [0, {num_classes}), got {_describe(labels)}")
+    in_range = labels.size == 0 or (labels.ndim == 1 and 0 <= labels.min() and labels.max() < num_classes)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or not in_range:
+        raise ValueError(f"labels must be a 1-D integer array with values in [0, {num_classes}), "
+                         f"got {_describe(labels)}")
     modality = np.full(len(labels), -1, dtype=np.int8)
     partner = np.full(len(labels), -1, dtype=np.int64)
     members = [np.flatnonzero(labels == c) for c in range(num_classes)]
@@ -259,7 +264,8 @@ def conflict_plan(labels, ratio: float, rng, num_classes: int = 42):
         nxt = members[(c + 1) % num_classes]
         usable = min(len(rows), len(nxt))
         if m > usable:
-            raise ValueError(f"class {c} needs {m} conflict partners but class {(c + 1) % num_classes} has only {len(nxt)} rows")
+            raise ValueError(f"class {c} needs {m} conflict partners but class {(c + 1) % num_classes} "
+                             f"has only {len(nxt)} rows")
         positions = rng.choice(usable, size=m, replace=False)
         modality[rows[positions]] = rng.integers(0, len(MODALITIES), size=m)
         partner[rows[positions]] = nxt[positions]

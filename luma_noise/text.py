@@ -239,14 +239,16 @@ def _fixed_classes() -> dict:
                 translated += tokenizer.batch_decode(ids.cpu(), skip_special_tokens=True)
             return translated
 
-    class InProcessBackTranslationAug(naw.BackTranslationAug):
+    # Same class name on purpose: nlpaug's `augment` sends a list to the model in one call only
+    # for classes *named* "BackTranslationAug" (else it calls `substitute` once per text).
+    class BackTranslationAug(naw.BackTranslationAug):
         @classmethod
         def get_model(cls, from_model_name, to_model_name, device="cuda", force_reload=False,
                       batch_size=32, max_length=None):
             return InProcessMtTransformers(src_model_name=from_model_name, tgt_model_name=to_model_name,
                                            device=device, batch_size=batch_size, max_length=max_length)
 
-    return {"SpellingNoise": SortedSpellingAug, "BackTranslationNoise": InProcessBackTranslationAug}
+    return {"SpellingNoise": SortedSpellingAug, "BackTranslationNoise": BackTranslationAug}
 
 
 class TextNoise:

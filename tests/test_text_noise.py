@@ -40,6 +40,17 @@ def nltk_data(tmp_path_factory):
     _get_tagger.cache_clear()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models run several times faster on one thread than with threads fighting for cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
     """Parameters pointing BackTranslationNoise at two tiny random models (en→x, x→en)."""
