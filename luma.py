@@ -178,10 +178,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         upstream = self._read_upstream(dl_manager, files)
         audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
         plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
-        esc50 = ()
-        if config.audio_noise_ratio:
-            archive = dl_manager.download(bases["esc50"] + "master.zip")
-            esc50 = tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), self._esc50_dir(bases["esc50"]))))
+        esc50 = self._esc50_files(dl_manager, bases["esc50"]) if config.audio_noise_ratio else ()
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={
                 "examples": luma_noise.examples(plan, upstream, dl_manager.download(audio_url(plan.audio_rows)), config),
@@ -194,9 +191,8 @@ class Luma(datasets.GeneratorBasedBuilder):
         config = self.config
         read_audio = lambda rows: [self._decode_wav(f) for f in dl_manager.download(audio_url(rows))]  # noqa: E731
         feature_source = uncertainty.FeatureSource(config, upstream, read_audio, source_id)
-        uses_diversity = any(getattr(config, f"{m}_compactness") is not None for m in luma_noise.MODALITIES)
         plans = {
-            "train": (uncertainty.diversity_train_plan(upstream, config, feature_source) if uses_diversity
+            "train": (uncertainty.diversity_train_plan(upstream, config, feature_source) if options.uses_diversity(config)
                       else published_plan(upstream, "train", config.seed)),
             "test": published_plan(upstream, "test", config.seed),
             "ood": ood_plan(upstream, config.seed),
@@ -212,9 +208,17 @@ class Luma(datasets.GeneratorBasedBuilder):
         with open(path, "rb") as f:
             return audio.decode_wav(f.read())
 
-    def _esc50_dir(self, base):
-        """Extracted ESC-50 wavs live beside the datasets cache, one folder per source."""
-        return os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
+    def _esc50_files(self, dl_manager, base):
+        """ESC-50's wavs, extracted beside the datasets cache (one folder per source).
+
+        The zip is downloaded whole even when streaming: reading a zip needs random access,
+        which GitHub's generated archives (no Content-Length, no ranges) do not offer.
+        """
+        if isinstance(dl_manager, datasets.StreamingDownloadManager):
+            dl_manager = datasets.DownloadManager(dataset_name=self.dataset_name, download_config=dl_manager.download_config)
+        archive = dl_manager.download(base + "master.zip")
+        folder = os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
+        return tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), folder)))
 
     def _read_upstream(self, dl_manager, files):
         cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
@@ -222,19 +226,19 @@ class Luma(datasets.GeneratorBasedBuilder):
         with open(files["edm"], "rb") as f:
             edm = sources.read_edm(f)
         with open(files["datalist"], "rb") as f:
-            audio = sources.read_datalist(f)
+            datalist = sources.read_datalist(f)
         with open(files["texts"], "rb") as f:
-            text = sources.read_texts(f)
+            texts = sources.read_texts(f)
         image_train = sources.image_train_frame(cifar10, cifar100, edm)
         image_test = sources.image_test_frame(cifar10, cifar100)
-        sizes = {"image_train": len(image_train.labels), "image_test": len(image_test.labels), "audio": len(audio), "text": len(text)}
+        sizes = {"image_train_clean": len(image_train.labels), "image_test": len(image_test.labels),
+                 "audio": len(datalist), "text": len(texts)}
         splits = {}
         for name in sources.SPLIT_FILES:
             stem = name[:-4]
-            table = "image_test" if stem == "image_test" else ("image_train" if stem.startswith("image") else stem.split("_")[0])
             with open(files[stem], "rb") as f:
-                splits[stem] = sources.read_split(f, name, sizes[table])
-        return Upstream(image_train, image_test, audio, text, splits)
+                splits[stem] = sources.read_split(f, name, sizes.get(stem) or sizes[stem.split("_")[0]])
+        return Upstream(image_train, image_test, datalist, texts, splits)
 
     def _generate_examples(self, examples, split, esc50_files):
         noise = SampleNoise.from_config(self.config, esc50_files)

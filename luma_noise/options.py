@@ -119,6 +119,6 @@ def _validate_uncertainty(config) -> None:
         raise ValueError(f"feature_cache_dir={config.feature_cache_dir!r}: expected None or a folder path")
 
 
-def uses_features(config) -> bool:
-    """Whether the config needs deep features (diversity sampling or label noise)."""
-    return config.label_noise > 0 or any(getattr(config, f"{m}_compactness") is not None for m in MODALITIES)
+def uses_diversity(config) -> bool:
+    """Whether the config re-draws the train split (any compactness set)."""
+    return any(getattr(config, f"{m}_compactness") is not None for m in MODALITIES)

@@ -41,6 +41,7 @@ Heavy imports (nlpaug pulls in torch and transformers, ~5 s) happen on the first
 import contextlib
 import copy
 import functools
+import importlib.util
 import inspect
 import json
 import os
@@ -81,6 +82,9 @@ _CHOICES = {
 }
 _FILE_PARAMS = ("dict_path", "model_path", "dict_of_path")
 
+# Checkpoint families whose tokenizers need a package that transformers does not install.
+_TOKENIZER_PACKAGES = {"facebook/wmt19-": "sacremoses", "Helsinki-NLP/opus-mt-": "sentencepiece"}
+
 # NLTK downloader id -> resource path that nltk 3.9+ looks up (the tagger is JSON now, not the
 # old pickled `averaged_perceptron_tagger`, which is what nlpaug would try to download).
 _NLTK_RESOURCES = {"wordnet": "corpora/wordnet", "averaged_perceptron_tagger_eng":
@@ -110,6 +114,13 @@ def missing_wordnet_data(lang: str = "eng") -> list[str]:
 def wordnet_install_command(packages=("wordnet", "averaged_perceptron_tagger_eng")) -> str:
     """The shell command that installs NLTK `packages` into NLTK's default data folder."""
     return "python -m nltk.downloader " + " ".join(packages)
+
+
+def missing_tokenizer_packages(model_names) -> list[str]:
+    """Python packages that the tokenizers of `model_names` (known families only: FSMT's
+    facebook/wmt19-*, Marian's Helsinki-NLP/opus-mt-*) need and that are not installed."""
+    return sorted({package for name in model_names for prefix, package in _TOKENIZER_PACKAGES.items()
+                   if str(name).startswith(prefix) and importlib.util.find_spec(package) is None})
 
 
 def text_noise_defaults(name: str) -> dict:
@@ -271,7 +282,18 @@ class TextNoise:
         self.noises = noises
         self._params = {name: self._resolve(name, params.get(name) or {}) for name in noises}
         self._augmenters = {}
-        for name in {"AntonymNoise", "SynonymNoise"} & set(noises):
+        self._check_dependencies()
+
+    def _check_dependencies(self) -> None:
+        """LookupError/ImportError now for data or packages that the noises would miss later."""
+        if "BackTranslationNoise" in self.noises:
+            bt = self._params["BackTranslationNoise"]
+            missing = missing_tokenizer_packages([bt["from_model_name"], bt["to_model_name"]])
+            if missing:
+                raise ImportError(f"BackTranslationNoise: the tokenizers of {bt['from_model_name']} and "
+                                  f"{bt['to_model_name']} need {', '.join(missing)}; "
+                                  f"install with: pip install {' '.join(missing)}")
+        for name in {"AntonymNoise", "SynonymNoise"} & set(self.noises):
             missing = missing_wordnet_data(self._params[name].get("lang", "eng"))
             if missing:
                 raise LookupError(f"{name} needs NLTK data that is not installed ({', '.join(missing)}); "

@@ -9,10 +9,11 @@ import nltk
 import numpy as np
 import pytest
 
+import luma_noise.text
 from luma_noise.records import NoiseRecord
 from luma_noise.rng import derive_rng
-from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_wordnet_data,
-                             text_noise_defaults, wordnet_install_command)
+from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_tokenizer_packages,
+                             missing_wordnet_data, text_noise_defaults, wordnet_install_command)
 from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_nltk_data,
                               build_tiny_translation_model)
 
@@ -121,8 +122,11 @@ def test_blank_texts_pass_unchanged(name, every_noise):
     assert every_noise.apply(name, mixed, [1, 2, 3, 4])[:3] == BLANKS
 
 
+NOWHERE = {"BackTranslationNoise": {"from_model_name": "/nonexistent/a", "to_model_name": "/nonexistent/b"}}
+
+
 def test_blank_texts_are_recorded_as_skipped_and_load_nothing(nltk_data):
-    noise = TextNoise(TEXT_NOISES, {"BackTranslationNoise": {"from_model_name": "/nonexistent/model"}})
+    noise = TextNoise(TEXT_NOISES, NOWHERE)
     for text, (noisy, record) in zip(BLANKS * 6, run(noise, BLANKS * 6)):
         assert noisy == text and record.params["skipped"] == "blank text"
 
@@ -196,8 +200,16 @@ def test_validation_errors(noises, params, message):
 
 
 def test_validation_loads_no_model():
-    noise = TextNoise(DEFAULT_TEXT_NOISES, {"BackTranslationNoise": {"from_model_name": "/nonexistent"}})
-    assert noise.params["BackTranslationNoise"]["from_model_name"] == "/nonexistent"
+    noise = TextNoise(DEFAULT_TEXT_NOISES, NOWHERE)
+    assert noise.params["BackTranslationNoise"]["from_model_name"] == "/nonexistent/a"
+
+
+def test_missing_tokenizer_package_is_reported_at_init(monkeypatch):
+    monkeypatch.setattr(luma_noise.text, "_TOKENIZER_PACKAGES", {"facebook/wmt19-": "no_such_package_x"})
+    assert missing_tokenizer_packages(["facebook/wmt19-en-de", "/local/model"]) == ["no_such_package_x"]
+    with pytest.raises(ImportError, match="pip install no_such_package_x"):
+        TextNoise(DEFAULT_TEXT_NOISES)  # nlpaug's default models facebook/wmt19-en-de, -de-en
+    TextNoise(DEFAULT_TEXT_NOISES, NOWHERE)
 
 
 def test_missing_wordnet_is_reported_with_the_install_command(tmp_path, monkeypatch):
@@ -208,7 +220,7 @@ def test_missing_wordnet_is_reported_with_the_install_command(tmp_path, monkeypa
     for name in ("AntonymNoise", "SynonymNoise"):
         with pytest.raises(LookupError, match=command):
             TextNoise(("KeyboardNoise", name))
-    TextNoise(DEFAULT_TEXT_NOISES)  # the paper's defaults need no WordNet
+    TextNoise(DEFAULT_TEXT_NOISES, NOWHERE)  # the paper's defaults need no WordNet
 
 
 def test_half_installed_wordnet_names_only_what_is_missing(nltk_data, tmp_path, monkeypatch):
