@@ -20,6 +20,7 @@ from luma_noise import features
 from luma_noise import image
 from luma_noise import options
 from luma_noise import sources
+from luma_noise import text
 from luma_noise import uncertainty
 from luma_noise.sample_noise import SampleNoise
 from luma_noise.plan import Upstream
@@ -123,7 +124,7 @@ class LumaConfig(datasets.BuilderConfig):
     text_noise_ratio: float = 0.0
     text_noise_train: bool = True
     text_noise_test: bool = True
-    text_noises: tuple = options.DEFAULT_TEXT_NOISES
+    text_noises: tuple = text.DEFAULT_TEXT_NOISES
     text_noise_params: Optional[dict] = None
     image_compactness: Optional[float] = None
     audio_compactness: Optional[float] = None

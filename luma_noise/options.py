@@ -16,7 +16,6 @@ from .classes import MODALITIES
 # The paper's reference settings (LUMA_SOURCES.md, "The paper's variants").
 PAPER_COMPACTNESS = {"image": 20.0, "audio": 10.0, "text": 20.0}
 LABEL_NOISE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5)
-DEFAULT_TEXT_NOISES = ("KeyboardNoise", "BackTranslationNoise", "SpellingNoise", "OCRNoise")
 
 # Named configs: name -> field overrides, generated from the specs above.
 NAMED_CONFIGS = {
@@ -95,10 +94,7 @@ def _validate_sample_noise(config) -> None:
     if config.text_noise_params is not None and not isinstance(config.text_noise_params, dict):
         raise ValueError(f"text_noise_params={config.text_noise_params!r}: expected None or {{noise name: {{parameter: value}}}}")
     if config.text_noise_ratio:
-        try:
-            from .text import TextNoise
-        except ModuleNotFoundError:  # TEMP until text.py lands
-            return  # nlpaug is slow to import: only when text noise is on
+        from .text import TextNoise  # nlpaug is slow to import: only when text noise is on
 
         _checked("text_noises/text_noise_params", TextNoise, config.text_noises, config.text_noise_params)
 

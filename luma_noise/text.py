@@ -19,21 +19,26 @@ applies it. nlpaug draws from the global `random` and `np.random`; they are seed
 text's seed inside a save/restore, so results depend only on (text, seed) and the caller's
 global state is left as it was (not thread-safe: one `TextNoise` call at a time per process).
 
-Three places where plain nlpaug 1.1.11 is not used as is (thin subclasses, same parameters):
+Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarantees:
 - SpellingNoise: nlpaug builds each word's misspelling list through a `set`, so which
-  misspelling a seed picks changed with PYTHONHASHSEED; the lists are sorted here. nlpaug also
-  caches one dictionary per process and ignores a later `dict_path`; each augmenter loads its own.
-- BackTranslationNoise: nlpaug translates through a `DataLoader` with one worker process, which
+  misspelling a seed picks changed with PYTHONHASHSEED (i.e. between processes); the lists are
+  sorted here. nlpaug also keeps one dictionary per process and ignores a later `dict_path`;
+  each augmenter here loads its own.
+- BackTranslationNoise: nlpaug translates through a `DataLoader` with a worker process, which
   fails inside daemonic processes (`datasets.map(num_proc=...)`); here batches run in-process,
-  are padded per batch (not to the longest text of the call) and decoded greedily/by beam
-  (`do_sample=False`), so the output is a function of the text and the model.
-- Padding: a text's logits differ by ~1e-6 whether it is translated alone or in a padded batch,
-  which can flip a near-tie, so only batch_size=1 makes the output independent of which other
-  texts share the call. On CPU (batching gains ~1.3x there) the default is 1; on CUDA it is 32.
+  are padded per batch (not to the longest text of the call), and never sample (`do_sample=False`).
+  A text's logits differ by ~1e-6 between being translated alone and in a batch, which can flip
+  a near-tie, so only batch_size=1 makes a text's output independent of the other texts in the
+  call: that is the default on CPU (where batching gained ~1.3x for a Marian-sized model); on
+  CUDA it is 32. The default models (FSMT) need the `sacremoses` package, Marian ones
+  `sentencepiece`: checked in `TextNoise(...)`.
+
+AntonymNoise and SynonymNoise need NLTK's WordNet and English POS tagger, checked in
+`TextNoise(...)` (nlpaug would try to download them, and the tagger under its pre-3.9 name).
 
 Blank texts (empty or whitespace only) are returned unchanged with "skipped": "blank text" in
-their record: nlpaug returns [] for "" and strips "  " to "". Otherwise nlpaug's own
-tokenise/detokenise round trip applies (surrounding whitespace is stripped).
+their record: nlpaug returns [] for "" and strips "  " to "". Other texts go through nlpaug's
+tokenise/detokenise round trip (e.g. surrounding whitespace is stripped).
 
 Heavy imports (nlpaug pulls in torch and transformers, ~5 s) happen on the first `TextNoise(...)`.
 """
@@ -327,6 +332,8 @@ class TextNoise:
         [text], [record.params["seed"]])`."""
         if name not in self.noises:
             raise ValueError(f"{name!r} is not one of this TextNoise's noises {self.noises}")
+        if len(texts) != len(seeds):
+            raise ValueError(f"got {len(texts)} texts but {len(seeds)} seeds")
         out = list(texts)
         todo = [i for i, text in enumerate(texts) if text.strip()]
         if todo and name == "BackTranslationNoise":

@@ -14,7 +14,7 @@ from luma_noise.records import NoiseRecord
 from luma_noise.rng import derive_rng
 from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_tokenizer_packages,
                              missing_wordnet_data, text_noise_defaults, wordnet_install_command)
-from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_nltk_data,
+from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_fsmt_model, build_tiny_nltk_data,
                               build_tiny_translation_model)
 
 TEXTS = list(TINY_WORDNET_SENTENCES)
@@ -105,10 +105,14 @@ def test_same_rng_same_output_whatever_the_batch(every_noise):
 
 
 def test_global_random_state_is_left_alone(every_noise):
+    import torch
+
     random.seed(5)
     np.random.seed(5)
     python_state, numpy_state = random.getstate(), np.random.get_state()
+    torch_state = torch.random.get_rng_state()
     run(every_noise, TEXTS * 4)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
     assert random.getstate() == python_state
     after = np.random.get_state()
     assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
@@ -145,6 +149,17 @@ def test_back_translation_plumbing(every_noise, params):
     if used["device"] == "cpu":
         assert used["batch_size"] == 1
         assert every_noise._augmenter("BackTranslationNoise").model.get_device() == "cpu"
+
+
+def test_back_translation_through_fsmt_like_the_default_models(tmp_path):
+    pytest.importorskip("sacremoses")
+    models = {"from_model_name": build_tiny_fsmt_model(tmp_path / "en-de", ("en", "de"), seed=0),
+              "to_model_name": build_tiny_fsmt_model(tmp_path / "de-en", ("de", "en"), seed=1),
+              "max_length": 12, "batch_size": 2}
+    noise = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": models})
+    outputs = noise.apply("BackTranslationNoise", TEXTS, [0] * 4)
+    assert all(isinstance(o, str) and o != t for o, t in zip(outputs, TEXTS))
+    assert outputs == [noise.apply("BackTranslationNoise", [t], [0])[0] for t in TEXTS]
 
 
 def _translate_in_daemon(noise_params):

@@ -171,3 +171,33 @@ def build_tiny_translation_model(path: Path, seed: int, max_positions: int = 64)
     tokenizer.save_pretrained(path)
     model.save_pretrained(path)
     return str(path)
+
+
+def build_tiny_fsmt_model(path: Path, langs: tuple, seed: int) -> str:
+    """Save a random tiny FSMT model (the architecture of nlpaug's default facebook/wmt19-*
+    models, beam search from its generation config) with a character-level FSMTTokenizer
+    (needs `sacremoses`) to `path`; return it as str."""
+    import string
+
+    import torch
+    from transformers import FSMTConfig, FSMTForConditionalGeneration, FSMTTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True)
+    chars = string.ascii_letters + string.digits + ".,!?'"
+    tokens = ["<s>", "<pad>", "</s>", "<unk>"] + list(chars) + [c + "</w>" for c in chars]
+    for name in ("vocab-src.json", "vocab-tgt.json"):
+        (path / name).write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
+    (path / "merges.txt").write_text("")  # no merges: one token per character
+    FSMTTokenizer(langs=list(langs), src_vocab_file=str(path / "vocab-src.json"),
+                  tgt_vocab_file=str(path / "vocab-tgt.json"),
+                  merges_file=str(path / "merges.txt")).save_pretrained(path)
+    config = FSMTConfig(
+        langs=list(langs), src_vocab_size=len(tokens), tgt_vocab_size=len(tokens), d_model=16,
+        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64, init_std=1.0,
+        num_beams=2, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        FSMTForConditionalGeneration(config).save_pretrained(path)
+    return str(path)
