@@ -1,6 +1,6 @@
 """Speed and strength of LUMA's sample noise: image corruptions, audio backgrounds, text noise.
 
-    python benchmarks/bench_noise.py                 # about 30 s on 2 cores
+    python benchmarks/bench_noise.py                 # about 20 s on 2 cores
     python benchmarks/bench_noise.py --images 100 --rounds 5
 
 Prints markdown tables:

@@ -1,6 +1,6 @@
 """Figures for the docs: what LUMA's sample noise and compactness do.
 
-    python benchmarks/figures.py          # writes docs/*.png, about 10 s
+    python benchmarks/figures.py          # writes docs/*.png, about 20 s
 
 - docs/corruptions.png: the 15 image corruptions (rows) at severities 1..5 (columns, after
   the clean image) on two photos bundled with scikit-image, centre-cropped and resized to

@@ -228,6 +228,24 @@ def _seeded_global_random(seed: int):
         np.random.set_state(numpy_state)
 
 
+_FORKED = []  # non-empty in a process forked from the one that imported this module
+
+
+def _note_fork() -> None:
+    _FORKED.append(os.getpid())
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
+def _torch_fork_safe(torch) -> None:
+    """In a forked worker (`num_proc`), run torch on one thread. A parent that already ran
+    torch's OpenMP pool leaves it unusable in the child: the first multi-threaded op hangs
+    (PyTorch's DataLoader workers do the same for the same reason)."""
+    if _FORKED and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 @functools.cache
 def _fixed_classes() -> dict:
     """nlpaug subclasses fixing what breaks LUMA's guarantees (see module docstring)."""
@@ -244,6 +262,7 @@ def _fixed_classes() -> dict:
 
     class InProcessMtTransformers(nml.MtTransformers):
         def translate_one_step_batched(self, data, tokenizer, model):
+            _torch_fork_safe(torch)
             translated = []
             for start in range(0, len(data), self.batch_size):
                 encoded = tokenizer(data[start:start + self.batch_size], padding=True,

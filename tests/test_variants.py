@@ -133,6 +133,37 @@ def test_sample_noise_streams_over_http(http_mirror, allow_loopback_http, tmp_pa
     assert [ex["audio"]["bytes"] for ex in got] == [ex["audio"]["bytes"] for ex in noisy["test"]]
 
 
+@pytest.fixture(scope="module")
+def text_noise_kwargs(tmp_path_factory):
+    """Every text noise that needs no WordNet, back-translation through two tiny random models."""
+    from tiny_text_models import build_tiny_translation_model
+
+    folder = tmp_path_factory.mktemp("translation")
+    params = {"BackTranslationNoise": {"from_model_name": build_tiny_translation_model(folder / "forth", seed=0),
+                                       "to_model_name": build_tiny_translation_model(folder / "back", seed=1),
+                                       "max_length": 16}}
+    names = ["KeyboardNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise", "SpellingNoise", "BackTranslationNoise"]
+    return {"text_noises": names, "text_noise_params": params, "image_noise_ratio": 0.0, "audio_noise_ratio": 0.0}
+
+
+def test_text_noise_end_to_end_prepared_streaming_sharded(mirror, tmp_path, clean, text_noise_kwargs):
+    prepared = _build(mirror, tmp_path / "p", "sample_noise", **text_noise_kwargs)
+    used = collections.Counter()
+    for split in clean:
+        for ex, ref in zip(prepared[split], clean[split]):
+            record = ex["noise"]["text"]
+            used[record["name"]] += 1
+            assert ex["text"] != ref["text"], record
+            assert ex["noise"]["image"] is None and ex["audio"]["bytes"] == ref["audio"]["bytes"]
+            assert json.loads(record["params"])["seed"] >= 0
+    assert set(used) == set(text_noise_kwargs["text_noises"])
+    streamed = load("sample_noise", mirror=str(mirror[0]), cache_dir=str(tmp_path / "s"), streaming=True, **text_noise_kwargs)
+    sharded = _build(mirror, tmp_path / "n", "sample_noise", num_proc=2, **text_noise_kwargs)
+    for split in ("test", "ood"):
+        texts = [ex["text"] for ex in prepared[split]]
+        assert [ex["text"] for ex in rows(streamed[split])] == texts == [ex["text"] for ex in sharded[split]]
+
+
 # ---------------------------------------------------------------- label noise
 
 
@@ -219,6 +250,9 @@ def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path
         ("sample_noise", {"image_noise_ratio": 1.5}, "image_noise_ratio=1.5: expected a number in [0.0, 1.0]"),
         ("sample_noise", {"audio_min_snr_db": 6.0}, "min_snr_db (6.0) must be <= max_snr_db (5.0)"),
         ("sample_noise", {"audio_noise_train": "yes"}, "audio_noise_train='yes': expected True or False"),
+        ("sample_noise", {"text_noises": ["ShoutingNoise"]}, "text_noises/text_noise_params:"),
+        ("sample_noise", {"text_noise_params": {"KeyboardNoise": {"aug_char_p": 2.0}}}, "aug_char_p"),
+        ("sample_noise", {"text_noise_params": {"OCRNoise": {"colour": 1}}}, "colour"),
         ("label_noise_0.1", {"label_noise": 2}, "label_noise=2: expected a number in [0.0, 1.0]"),
         ("label_noise_0.1", {"label_noise_modality": "smell"}, "label_noise_modality='smell'"),
         ("conflict", {"conflict_ratio": -0.1}, "conflict_ratio=-0.1"),
