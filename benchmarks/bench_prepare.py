@@ -54,8 +54,10 @@ def main():
     sizes = {name: split.num_examples for name, split in builder.info.splits.items()}
     total = sum(sizes.values())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"config={args.config} splits={sizes} num_proc={args.num_proc} cpus={os.cpu_count()}")
-    print(f"prepared {total} examples in {seconds:.1f} s: {total / seconds:.0f} examples/s; peak RSS {peak_mb:.0f} MB")
+    print(f"prepared {total} examples in {seconds:.1f} s: {total / seconds:.0f} examples/s; "
+          f"peak RSS {peak_mb:.0f} MB (largest worker process {worker_mb:.0f} MB)")
 
 
 if __name__ == "__main__":

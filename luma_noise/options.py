@@ -67,10 +67,12 @@ def _checked(fields: str, check, *args) -> None:
         raise ValueError(f"{fields}: {err}") from None
 
 
-def validate(config) -> None:
+def validate(config, text_params: bool = True) -> None:
     """Raise ValueError naming the first field of `config` whose value is not allowed.
 
-    Lists given for name fields are stored as tuples.
+    Lists given for name fields are stored as tuples. `text_params=False` skips checking
+    text noise parameters against nlpaug, whose import pulls in torch and transformers
+    (about 6 s and 400 MB): the script's named configs are built at import time.
     """
     _number(config, "seed", 0, 2**63 - 1, integer=True)
     if config.mirror is not None and not isinstance(config.mirror, str):
@@ -78,11 +80,11 @@ def validate(config) -> None:
     sources.check_mirror(config.mirror)
     if not isinstance(config.luma_revision, str) or not config.luma_revision or any(c.isspace() for c in config.luma_revision):
         raise ValueError(f"luma_revision={config.luma_revision!r}: expected a branch, tag or commit of bezirganyan/LUMA")
-    _validate_sample_noise(config)
+    _validate_sample_noise(config, text_params)
     _validate_uncertainty(config)
 
 
-def _validate_sample_noise(config) -> None:
+def _validate_sample_noise(config, text_params: bool) -> None:
     for modality in MODALITIES:
         _number(config, f"{modality}_noise_ratio", 0.0, 1.0)
         _flag(config, f"{modality}_noise_train")
@@ -93,7 +95,7 @@ def _validate_sample_noise(config) -> None:
     _names(config, "text_noises")
     if config.text_noise_params is not None and not isinstance(config.text_noise_params, dict):
         raise ValueError(f"text_noise_params={config.text_noise_params!r}: expected None or {{noise name: {{parameter: value}}}}")
-    if config.text_noise_ratio:
+    if config.text_noise_ratio and text_params:
         from .text import TextNoise  # nlpaug is slow to import: only when text noise is on
 
         _checked("text_noises/text_noise_params", TextNoise, config.text_noises, config.text_noise_params)

@@ -119,13 +119,18 @@ def read_edm(fileobj, source: str = "edm_images.pickle") -> tuple:
 
 
 def _labelled_frame(parts: list, keep: tuple) -> ImageFrame:
-    """Concatenate (source, images, names) parts, rename CIFAR names, keep labels in `keep`."""
-    images = np.concatenate([p[1] for p in parts])
-    names = np.concatenate([[CIFAR_RENAMES.get(n, n) for n in p[2]] for p in parts]).astype(object)
-    sources = np.concatenate([np.full(len(p[1]), p[0], dtype=object) for p in parts])
-    mask = np.isin(names, keep)
-    labels = np.array([CLASS_ID[n] for n in names[mask]], dtype=np.int64)
-    return ImageFrame(images[mask], labels, sources[mask])
+    """Concatenate (source, images, names) parts, rename CIFAR names, keep labels in `keep`.
+
+    Each part is filtered before concatenating, so the dropped images are never copied.
+    """
+    images, labels, sources = [], [], []
+    for source, part_images, names in parts:
+        names = np.array([CIFAR_RENAMES.get(n, n) for n in names], dtype=object)
+        mask = np.isin(names, keep)
+        images.append(part_images[mask])
+        labels.append(np.array([CLASS_ID[n] for n in names[mask]], dtype=np.int64))
+        sources.append(np.full(int(mask.sum()), source, dtype=object))
+    return ImageFrame(np.concatenate(images), np.concatenate(labels), np.concatenate(sources))
 
 
 def image_train_frame(cifar10: dict, cifar100: dict, edm: tuple) -> ImageFrame:
