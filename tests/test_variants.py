@@ -267,6 +267,15 @@ def test_bad_variant_fields_fail_before_download(name, kwargs, message, tmp_path
     assert not list(tmp_path.rglob("*.arrow"))
 
 
+def test_missing_wordnet_fails_at_config_time_with_the_install_command(tmp_path, monkeypatch):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty-nltk-data")])
+    with pytest.raises(LookupError, match=r"python -m nltk\.downloader .*wordnet"):
+        load("sample_noise", cache_dir=str(tmp_path / "cache"), text_noises=["SynonymNoise", "KeyboardNoise"])
+    assert not list(tmp_path.rglob("*.arrow"))
+
+
 def test_every_named_config_is_listed(tmp_path):
     from luma_noise.options import NAMED_CONFIGS
 
