@@ -67,7 +67,8 @@ _FILES = {
 # Examples noised together: back-translation runs its models on batches of this many texts.
 _NOISE_BATCH = 64
 
-# Bump whenever generated content changes: 1.0.0 first release (clean).
+# Bump whenever generated content changes. 1.0.0: first release (clean, sample_noise,
+# low_diversity, label_noise_0.1-0.5, conflict).
 _VERSION = datasets.Version("1.0.0")
 
 

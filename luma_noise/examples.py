@@ -12,7 +12,8 @@ _NOISE_RECORD = {"name": datasets.Value("string"), "params": datasets.Value("str
 
 
 def features_for(config) -> datasets.Features:
-    """The features of a config's examples: clean's, plus `noise` when sample noise is on."""
+    """The features of a config's examples: clean's, plus `original_label` (label noise),
+    `conflict_modality` (conflict) and `noise` (sample noise) when those are on."""
     features = datasets.Features({
         "image": datasets.Image(),
         "audio": datasets.Audio(),

@@ -14,9 +14,10 @@ import pytest
 import soundfile as sf
 
 from luma_noise.classes import CIFAR_RENAMES, CLASSES, ID_CLASSES, OOD_CLASSES
+from py2_pickle import py2_pickle
 from make_mirror import (
     CIFAR100_NAMES, CIFAR10_NAMES, decode_audio_marker, decode_image_marker, fixture_image,
-    fixture_text, luma_class_id, main, plan_sizes, py2_pickle, write_mirror,
+    fixture_text, luma_class_id, main, plan_sizes, write_mirror,
 )
 
 ARRAY_MEMBERS = {

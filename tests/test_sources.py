@@ -11,7 +11,7 @@ import pytest
 from luma_noise import sources
 from luma_noise.classes import CLASS_ID
 from luma_noise.safe_pickle import RefusedPickleError, safe_load
-from make_mirror import py2_pickle
+from py2_pickle import py2_pickle
 
 
 class _Evil:

@@ -1,0 +1,332 @@
+"""Cost per text of back-translation noise (`TextNoise(["BackTranslationNoise"], params)`) on this machine.
+
+    python benchmarks/bench_back_translation.py                    # about 2-3 min on 2 cores
+    python benchmarks/bench_back_translation.py --texts 16 --max-length 64
+
+The real checkpoints cannot be downloaded here, so two *randomly initialised* models of the
+real size are built offline and saved to a temporary folder, then loaded through `TextNoise`
+exactly as checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`):
+
+- architecture (`--arch`): "marian" (default) as Helsinki-NLP/opus-mt-en-de and -de-en: d_model
+  512, 6 encoder + 6 decoder layers, 8 heads, FFN 2048, swish, vocabulary 58,101 with shared, tied
+  embeddings, ~74M parameters each, beam search with 4 beams as their generation config. Or
+  "fsmt" as nlpaug's default facebook/wmt19-en-de and -de-en: d_model 1024, 6 + 6 layers, 16 heads,
+  FFN 8192 (encoder) / 4096 (decoder) as fairseq's checkpoint args give them, vocabularies 42,024,
+  5 beams; about 3-4x the compute per text of "marian", so use fewer texts (`--texts 8`).
+- tokenizer: the word-level fast tokenizer of `tests/tiny_text_models.py` (one token per word
+  or punctuation run, unknown words -> <unk>: the encoder sees one position per word, a little
+  fewer than a real subword tokenizer's). The models may emit only that tokenizer's words and
+  never end early, so every translation runs to exactly `--max-length` tokens (decoder start,
+  the words, and for marian a forced </s>) and the intermediate "German" re-tokenises to as
+  many tokens. Random weights decode garbage: the timing is of the compute for that length,
+  which is what a trained model of this size spends on a translation of that length (real
+  translations of these ~35-word passages are about that long; the cost grows about linearly
+  with `--max-length`).
+
+Timed, after waiting until no other benchmark runs (`pgrep -f "benchmarks/bench_(prepare|sampling|noise)"`,
+checked every 10 s, given up after 15 min):
+- one-off cost: `TextNoise(...)` plus its first call on one text (loads both models and
+  tokenizers, first-call warm-up, one translation); "load" is that minus the median warm
+  per-text time at batch_size 1;
+- batch_size 1 (the CPU default): each text in its own call, so the spread is visible;
+- batch_size 32: all texts in one call (batches of 32), after an untimed load and first call.
+torch runs on all the machine's cores (`--threads`).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+OTHER_BENCHMARKS = "benchmarks/bench_(prepare|sampling|noise)"
+
+# LUMA-like passages: 2-3 sentences about one class each, as LUMA's generated texts.
+PASSAGES = (
+    "The apple hung low on the branch, its red skin still wet with morning dew. A child reached up and "
+    "twisted it free. It was crisp and sweet, with a faint sour note near the core.",
+    "In the aquarium, a small striped fish darted between the green plants. It paused near the glass "
+    "and stared at the visitors before vanishing behind a rock.",
+    "The brown bear waded into the cold river and waited. When a salmon leapt from the water, it "
+    "caught the fish in its jaws and carried it to the shore.",
+    "A bee landed on the open flower and crawled deep inside. Its legs were covered in yellow pollen "
+    "as it moved on to the next blossom in the garden.",
+    "The old bicycle leaned against the fence, its chain rusty and its tyres soft. Every summer "
+    "morning, the boy pumped them up and rode to the lake.",
+    "The bus stopped at the corner and the doors hissed open. A crowd of students climbed aboard, "
+    "laughing and shouting, and the driver pulled away into the traffic.",
+    "A butterfly with orange and black wings rested on a thistle. When the wind rose, it fluttered "
+    "away over the meadow and disappeared among the tall grass.",
+    "The camel knelt in the sand while its owner loaded the heavy bags. Then it rose slowly and "
+    "walked on across the dunes, as calm as ever under the burning sun.",
+    "The castle stood on a rocky hill above the village. Its towers had watched over the valley for "
+    "centuries, and its thick walls still bore the marks of old sieges.",
+    "The cloud drifted slowly across the blue sky, changing shape as it went. By evening it had grown "
+    "dark and heavy, and the first drops of rain began to fall.",
+    "The crab scuttled sideways across the wet sand, its claws raised in warning. When a wave rolled "
+    "in, it dug itself into the beach and was gone.",
+    "A crocodile lay motionless on the muddy bank, its eyes half closed. The birds kept their "
+    "distance, knowing how fast those jaws could snap shut.",
+    "The dolphin leapt out of the water beside the boat, its grey body shining in the sun. Soon the "
+    "whole pod joined in, racing the bow through the waves.",
+    "The elephant sprayed water over its back with its long trunk. Nearby, a young calf splashed in "
+    "the shallow pool and trumpeted with delight.",
+    "A fox crept along the edge of the forest at dusk. Its red coat glowed in the last light as it "
+    "listened for mice rustling in the leaves.",
+    "The lamp on the desk cast a warm circle of light over the open book. Outside the window, the "
+    "street was dark and quiet, and the clock struck midnight.",
+    "The lion lay in the shade of an acacia tree, watching the herd in the distance. Its mane was "
+    "golden and thick, and its tail flicked lazily at the flies.",
+    "The motorcycle roared down the empty highway, its rider leaning into every curve. The engine "
+    "echoed off the cliffs long after it had passed.",
+    "The mountain rose high above the clouds, its peak covered in snow all year. Climbers set out "
+    "before dawn to reach the summit and return before the storm.",
+    "A mushroom pushed up through the damp leaves after the rain. Its cap was pale brown and smooth, "
+    "and a small snail had already found it.",
+    "The pickup truck bounced along the dirt road, loaded with hay bales. Dust rose behind it in a "
+    "long cloud that settled slowly over the fields.",
+    "The rabbit froze in the clover, its ears turning towards the sound. Then it bolted across the "
+    "lawn and disappeared into a hole under the hedge.",
+    "A red rose bloomed beside the garden gate, its petals soft as velvet. Its scent filled the warm "
+    "evening air and drew bees from across the yard.",
+    "The sea was calm at dawn, reflecting the pink sky like a mirror. By noon the wind had picked up, "
+    "and white waves crashed against the harbour wall.",
+    "The squirrel raced up the oak tree with an acorn in its mouth. It stopped on a high branch, "
+    "looked around carefully, and buried its prize in a hollow.",
+    "The old tractor chugged across the field, pulling a plough behind it. Seagulls followed in its "
+    "wake, diving for worms in the freshly turned soil.",
+    "The train pulled into the station with a long whistle. Passengers hurried along the platform "
+    "with their suitcases, searching for their carriages.",
+    "A tulip opened its bright yellow petals in the spring sunshine. Rows of them lined the path, "
+    "swaying gently whenever the breeze passed through.",
+    "The turtle swam slowly through the clear blue water, its flippers moving in long strokes. It "
+    "surfaced for a breath of air and then dived back towards the reef.",
+    "The whale surfaced once, blew a tall spout of mist and dived again. For a moment its huge tail "
+    "rose above the waves before sliding silently into the deep.",
+    "A wolf howled from the ridge as the snow began to fall. Somewhere in the valley below, the rest "
+    "of the pack answered, and the forest fell silent.",
+    "The airplane climbed steeply into the grey sky, its engines roaring. Within minutes it was above "
+    "the clouds, flying smoothly towards the setting sun.",
+)
+
+# Real checkpoint shapes (config fields) and beam widths. Marian: Helsinki-NLP/opus-mt-en-de (and
+# -de-en, same shape). FSMT: facebook/wmt19-en-de as fairseq's checkpoint args give it (encoder FFN
+# 8192, decoder FFN 4096); tie_word_embeddings as FSMTConfig's default (changes size, not compute).
+ARCHS = {
+    "marian": dict(vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
+                   decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
+                   max_position_embeddings=512, activation_function="swish", scale_embedding=True,
+                   share_encoder_decoder_embeddings=True, tie_word_embeddings=True),
+    "fsmt": dict(src_vocab_size=42024, tgt_vocab_size=42024, d_model=1024, encoder_layers=6, decoder_layers=6,
+                 encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=8192, decoder_ffn_dim=4096,
+                 max_position_embeddings=1024, activation_function="relu", scale_embedding=True),
+}
+REAL_NAMES = {"marian": "Helsinki-NLP/opus-mt-en-de / -de-en", "fsmt": "facebook/wmt19-en-de / -de-en (nlpaug's default)"}
+NUM_BEAMS = {"marian": 4, "fsmt": 5}
+
+
+def machine_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def others_running() -> list[str]:
+    """Command lines of the other benchmarks now running (pgrep -f OTHER_BENCHMARKS)."""
+    result = subprocess.run(["pgrep", "-af", OTHER_BENCHMARKS], capture_output=True, text=True)
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def wait_for_quiet_machine(deadline: float, poll: float = 10.0) -> float:
+    """Block until no other benchmark runs or `deadline` (time.monotonic()) passes; seconds waited."""
+    start = time.monotonic()
+    running = others_running()
+    while running and time.monotonic() < deadline:
+        print(f"  waiting: another benchmark runs ({running[0][:100]})", flush=True)
+        time.sleep(poll)
+        running = others_running()
+    if running:
+        print("  gave up waiting (15 min): timing while another benchmark runs", flush=True)
+    return time.monotonic() - start
+
+
+def build_model(arch: str, path: Path, tokenizer_dir: Path, seed: int, num_beams: int) -> tuple[str, int]:
+    """Save a random model of architecture `arch` ("marian" or "fsmt") at its real size, with the
+    word-level tokenizer from `tokenizer_dir`, to `path` (a checkpoint folder); return (path as
+    str, parameter count).
+
+    Token ids follow the tokenizer (<pad> 0, </s> 2). Only the tokenizer's words can be emitted
+    and never </s> before max_length, so generation always runs to max_length; all the vocabulary's
+    logits are still computed as in the real model. Marian: through its final logit bias (free),
+    with </s> forced last as in the real generation config. FSMT (no logit bias): through the
+    generation config's `suppress_tokens`, and no forced </s>."""
+    import torch
+    from transformers import (AutoTokenizer, FSMTConfig, FSMTForConditionalGeneration, GenerationConfig,
+                              MarianConfig, MarianMTModel)
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    words = sorted(i for token, i in tokenizer.get_vocab().items() if token.isalpha())
+    ids = dict(pad_token_id=pad, eos_token_id=eos)
+    if arch == "marian":
+        config = MarianConfig(**ARCHS[arch], **ids, forced_eos_token_id=eos, decoder_start_token_id=pad)
+        generation = GenerationConfig(num_beams=num_beams, max_length=512, bad_words_ids=[[pad]], **ids,
+                                      forced_eos_token_id=eos, decoder_start_token_id=pad)
+    else:
+        config = FSMTConfig(langs=["en", "de"], **ARCHS[arch], **ids, bos_token_id=tokenizer.bos_token_id,
+                            forced_eos_token_id=None, decoder_start_token_id=eos)
+        generation = GenerationConfig(num_beams=num_beams, max_length=200, early_stopping=False, **ids,
+                                      decoder_start_token_id=eos,
+                                      suppress_tokens=sorted(set(range(config.tgt_vocab_size)) - set(words)))
+    with torch.random.fork_rng(devices=[]):  # leave the caller's torch RNG alone
+        torch.manual_seed(seed)
+        model = (MarianMTModel if arch == "marian" else FSMTForConditionalGeneration)(config)
+    if arch == "marian":
+        with torch.no_grad():
+            model.final_logits_bias.fill_(-1e4)
+            model.final_logits_bias[:, words] = 0.0
+    model.generation_config = generation
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path), sum(p.numel() for p in model.parameters())
+
+
+def table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=32, help="passages timed (cycled from 32 built-in ones)")
+    parser.add_argument("--max-length", type=int, default=40,
+                        help="max_length of each translation, in tokens; every translation reaches it")
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="marian",
+                        help="model architecture at its real size (fsmt: ~4x the compute per text; try --texts 8)")
+    parser.add_argument("--num-beams", type=int, default=None,
+                        help="beam width in the models' generation config (default: the real one, marian 4, fsmt 5)")
+    parser.add_argument("--threads", type=int, default=machine_cores(), help="torch threads (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", metavar="DIR", help="save the models into DIR and keep them (default: a temp folder, removed)")
+    args = parser.parse_args()
+    args.num_beams = args.num_beams or NUM_BEAMS[args.arch]
+    if args.texts < 1 or args.max_length < 3 or args.num_beams < 1 or args.threads < 1:
+        parser.error("--texts, --num-beams, --threads must be >= 1 and --max-length >= 3")
+
+    wall = time.perf_counter()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    deadline = time.monotonic() + 15 * 60
+    waited = wait_for_quiet_machine(deadline)
+
+    import torch
+    import transformers
+    from tiny_text_models import build_tiny_translation_model
+
+    from luma_noise.text import TextNoise
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.set_num_threads(args.threads)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="luma-bench-bt-"))
+    try:
+        start = time.perf_counter()
+        build_tiny_translation_model(work / "tokenizer-source", seed=args.seed)  # only its tokenizer is used
+        en_de, n_params = build_model(args.arch, work / "en-de", work / "tokenizer-source", args.seed + 1, args.num_beams)
+        de_en, _ = build_model(args.arch, work / "de-en", work / "tokenizer-source", args.seed + 2, args.num_beams)
+        built = time.perf_counter() - start
+        size_mb = sum(f.stat().st_size for f in (work / "en-de").iterdir()) / 2**20
+
+        texts = [PASSAGES[i % len(PASSAGES)] for i in range(args.texts)]
+        seeds = np.random.default_rng(args.seed).integers(2**32, size=len(texts))
+
+        def rngs(indices):
+            return [np.random.default_rng(int(seeds[i])) for i in indices]
+
+        def noise(batch_size):
+            params = {"from_model_name": en_de, "to_model_name": de_en, "device": "cpu",
+                      "max_length": args.max_length, "batch_size": batch_size}
+            return TextNoise(["BackTranslationNoise"], {"BackTranslationNoise": params})
+
+        # One-off: build TextNoise and make its first call (model + tokenizer loads, warm-up, one text).
+        waited += wait_for_quiet_machine(deadline)
+        start = time.perf_counter()
+        one = noise(1)
+        first_out = one(texts[:1], rngs([0]))
+        first_call = time.perf_counter() - start
+
+        # batch_size 1: one call per text, each timed.
+        per_text = []
+        outputs = []
+        for i, text in enumerate(texts):
+            start = time.perf_counter()
+            outputs.append(one([text], rngs([i]))[0][0])
+            per_text.append(time.perf_counter() - start)
+        assert outputs[0] == first_out[0][0], "batch_size 1 gave two outputs for one text"
+        del one
+
+        # batch_size 32: all texts in one call (its one-off load and warm-up call are not timed).
+        waited += wait_for_quiet_machine(deadline)
+        thirty_two = noise(32)
+        start = time.perf_counter()
+        thirty_two(texts[:2], rngs([0, 1]))
+        second_load = time.perf_counter() - start
+        start = time.perf_counter()
+        batched = thirty_two(texts, rngs(range(len(texts))))
+        batched_s = time.perf_counter() - start
+        del thirty_two
+
+        # Sanity: the work really is max_length tokens per translation.
+        tokenizer = transformers.AutoTokenizer.from_pretrained(en_de)
+        in_tokens = [len(tokenizer(t)["input_ids"]) for t in texts]
+        out_words = [len(out.split()) for out in outputs] + [len(out.split()) for out, _ in batched]
+        others = others_running()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    median_1 = statistics.median(per_text)
+    mean_1 = statistics.fmean(per_text)
+    per_text_32 = batched_s / len(texts)
+    load = first_call - median_1
+    expected_words = args.max_length - (2 if args.arch == "marian" else 1)  # decoder start (+ forced </s>)
+    batches = -(-len(texts) // 32)
+
+    print(f"\n## Back-translation cost per text, `TextNoise([\"BackTranslationNoise\"])`, "
+          f"{len(texts)} LUMA-like passages, max_length {args.max_length}\n")
+    print(f"Models: 2 x randomly initialised {args.arch} of the size of {REAL_NAMES[args.arch]} "
+          f"({n_params / 1e6:.1f}M parameters, {size_mb:.0f} MB each on disk), beam search num_beams={args.num_beams}. "
+          f"Each of the two translations runs to max_length={args.max_length} tokens "
+          f"(words out: {min(out_words)}-{max(out_words)}, expected {expected_words}); "
+          f"input {statistics.fmean(in_tokens):.0f} tokens per passage on average ({min(in_tokens)}-{max(in_tokens)}, "
+          f"word-level). torch {torch.__version__}, {torch.get_num_threads()} threads on {machine_cores()} cores; "
+          f"waited {waited:.0f} s for other benchmarks.\n")
+    rows = [
+        ("batch_size 1 (CPU default), per text", f"{1e3 * mean_1:,.0f} (median {1e3 * median_1:,.0f}, "
+         f"{1e3 * min(per_text):,.0f}-{1e3 * max(per_text):,.0f})", f"{3600 / mean_1:,.0f}"),
+        (f"batch_size 32, per text ({len(texts)} texts in one call, {batches} batch{'es' if batches > 1 else ''})",
+         f"{1e3 * per_text_32:,.0f}", f"{3600 / per_text_32:,.0f}"),
+        ("one-off, per TextNoise: load 2 models + tokenizers, warm-up", f"{1e3 * load:,.0f}", ""),
+    ]
+    print(table(("", "ms", "texts per hour"), rows))
+    print(f"\nOne-off = first call ({first_call:.1f} s: `TextNoise(...)`, loads, one text) minus the median text; "
+          f"the batch_size 32 TextNoise's load + 2-text first call took {second_load:.1f} s (not in the table). "
+          f"Batching 32 is {mean_1 / per_text_32:.2f}x faster per text than batch_size 1. "
+          f"Building and saving the two random models (no part of LUMA's cost): {built:.1f} s.")
+    if others:
+        print(f"Warning: another benchmark was running at the end: {others[0][:100]}")
+    print(f"\ntotal {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
