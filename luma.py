@@ -8,6 +8,7 @@ yielded; the noise, sampling and alignment code lives in the `luma_noise` packag
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 from typing import Optional
@@ -156,7 +157,9 @@ class Luma(datasets.GeneratorBasedBuilder):
     DEFAULT_WRITER_BATCH_SIZE = 256
 
     def _create_builder_config(self, config_name=None, custom_features=None, **config_kwargs):
-        options.check_field_names(LumaConfig, config_kwargs)
+        # newer `datasets` pass their own keywords (e.g. config_id) along with the fields
+        own = inspect.signature(datasets.GeneratorBasedBuilder._create_builder_config).parameters
+        options.check_field_names(LumaConfig, {k: v for k, v in config_kwargs.items() if k not in own})
         config, config_id = super()._create_builder_config(config_name, custom_features, **config_kwargs)
         options.validate(config)  # overrides are set with setattr, after __post_init__
         return config, config_id

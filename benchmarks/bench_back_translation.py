@@ -15,20 +15,22 @@ exactly as checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`
   5 beams; about 3-4x the compute per text of "marian", so use fewer texts (`--texts 8`).
 - tokenizer: the word-level fast tokenizer of `tests/tiny_text_models.py` (one token per word
   or punctuation run, unknown words -> <unk>: the encoder sees one position per word, a little
-  fewer than a real subword tokenizer's). The models may emit only that tokenizer's words and
-  never end early, so every translation runs to exactly `--max-length` tokens (decoder start,
-  the words, and for marian a forced </s>) and the intermediate "German" re-tokenises to as
-  many tokens. Random weights decode garbage: the timing is of the compute for that length,
-  which is what a trained model of this size spends on a translation of that length (real
-  translations of these ~35-word passages are about that long; the cost grows about linearly
-  with `--max-length`).
+  fewer than a real subword tokenizer's), its vocabulary filled up with made-up words to the
+  model's size, so any token a model emits decodes to one word. Every translation runs to exactly
+  `--max-length` tokens (decoder start, max_length - 2 words, </s> forced last as in the real
+  configs; <s>/<pad>/<unk> are never emitted, </s> not earlier), and the intermediate "German"
+  re-tokenises to as many tokens. Random weights decode garbage: the timing is of the compute for
+  that length, which is what a trained model of this size spends on a translation of that length
+  (real translations of these ~35-word passages are about that long; the cost grows about
+  linearly with `--max-length`).
 
 Timed, after waiting until no other benchmark runs (`pgrep -f "benchmarks/bench_(prepare|sampling|noise)"`,
 checked every 10 s, given up after 15 min):
-- one-off cost: `TextNoise(...)` plus its first call on one text (loads both models and
-  tokenizers, first-call warm-up, one translation); "load" is that minus the median warm
-  per-text time at batch_size 1;
+- one-off cost: loading both models and tokenizers, which nlpaug does on the noise's first use;
+  the first call after it (one text, warm-up included) is printed too;
 - batch_size 1 (the CPU default): each text in its own call, so the spread is visible;
+  wall and this process's CPU time (the machine may be shared: CPU ms / wall ms near the thread
+  count means it was not);
 - batch_size 32: all texts in one call (batches of 32), after an untimed load and first call.
 torch runs on all the machine's cores (`--threads`).
 """
@@ -161,42 +163,55 @@ def wait_for_quiet_machine(deadline: float, poll: float = 10.0) -> float:
     return time.monotonic() - start
 
 
-def build_model(arch: str, path: Path, tokenizer_dir: Path, seed: int, num_beams: int) -> tuple[str, int]:
-    """Save a random model of architecture `arch` ("marian" or "fsmt") at its real size, with the
-    word-level tokenizer from `tokenizer_dir`, to `path` (a checkpoint folder); return (path as
-    str, parameter count).
+def full_vocab_tokenizer(tiny_dir: Path, vocab_size: int):
+    """The word-level tokenizer saved in `tiny_dir` by `tiny_text_models.build_tiny_translation_model`,
+    its vocabulary filled up to `vocab_size` with made-up words ("x00055", ...), so that every
+    token id a model of that vocabulary emits decodes to one word that re-tokenises to one token."""
+    from tokenizers import Tokenizer, models
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    Token ids follow the tokenizer (<pad> 0, </s> 2). Only the tokenizer's words can be emitted
-    and never </s> before max_length, so generation always runs to max_length; all the vocabulary's
-    logits are still computed as in the real model. Marian: through its final logit bias (free),
-    with </s> forced last as in the real generation config. FSMT (no logit bias): through the
-    generation config's `suppress_tokens`, and no forced </s>."""
+    tiny = AutoTokenizer.from_pretrained(tiny_dir)
+    vocab = tiny.get_vocab()
+    assert sorted(vocab.values()) == list(range(len(vocab))), "tiny tokenizer ids are not 0..n-1"
+    width = len(str(vocab_size))
+    vocab.update({f"x{i:0{width}d}": i for i in range(len(vocab), vocab_size)})
+    backend = Tokenizer.from_str(tiny.backend_tokenizer.to_str())
+    backend.model = models.WordLevel(vocab, unk_token=tiny.unk_token)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token=tiny.pad_token, bos_token=tiny.bos_token, eos_token=tiny.eos_token,
+        unk_token=tiny.unk_token, model_input_names=["input_ids", "attention_mask"])
+
+
+def build_model(arch: str, path: Path, tiny_dir: Path, seed: int, num_beams: int, max_length: int) -> tuple[str, int]:
+    """Save a random model of architecture `arch` ("marian" or "fsmt") at its real size and its
+    tokenizer (`full_vocab_tokenizer`) to `path`, a checkpoint folder; return (path as str,
+    parameter count).
+
+    The generation config is the real checkpoint's (beam search, </s> forced at max_length, Marian
+    never emitting <pad>), with token ids renumbered to the tokenizer's (<pad> 0, <s> 1, </s> 2,
+    <unk> 3), plus what makes every translation exactly `max_length` tokens long: <s>, <pad> and
+    <unk> are never emitted (`bad_words_ids`, a fixed mask) and </s> not before the last step
+    (`min_length`). (`suppress_tokens` would do it too but costs ~17 s per generate call at this
+    vocabulary size.)"""
     import torch
-    from transformers import (AutoTokenizer, FSMTConfig, FSMTForConditionalGeneration, GenerationConfig,
-                              MarianConfig, MarianMTModel)
+    from transformers import FSMTConfig, FSMTForConditionalGeneration, GenerationConfig, MarianConfig, MarianMTModel
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    words = sorted(i for token, i in tokenizer.get_vocab().items() if token.isalpha())
-    ids = dict(pad_token_id=pad, eos_token_id=eos)
-    if arch == "marian":
-        config = MarianConfig(**ARCHS[arch], **ids, forced_eos_token_id=eos, decoder_start_token_id=pad)
-        generation = GenerationConfig(num_beams=num_beams, max_length=512, bad_words_ids=[[pad]], **ids,
-                                      forced_eos_token_id=eos, decoder_start_token_id=pad)
-    else:
-        config = FSMTConfig(langs=["en", "de"], **ARCHS[arch], **ids, bos_token_id=tokenizer.bos_token_id,
-                            forced_eos_token_id=None, decoder_start_token_id=eos)
-        generation = GenerationConfig(num_beams=num_beams, max_length=200, early_stopping=False, **ids,
-                                      decoder_start_token_id=eos,
-                                      suppress_tokens=sorted(set(range(config.tgt_vocab_size)) - set(words)))
+    vocab_size = ARCHS[arch].get("vocab_size") or ARCHS[arch]["tgt_vocab_size"]
+    tokenizer = full_vocab_tokenizer(tiny_dir, vocab_size)
+    pad, bos, eos, unk = (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                          tokenizer.unk_token_id)
+    ids = dict(pad_token_id=pad, eos_token_id=eos, forced_eos_token_id=eos)
+    if arch == "marian":  # opus-mt: decoding starts from <pad>
+        config = MarianConfig(**ARCHS[arch], **ids, decoder_start_token_id=pad)
+        real = dict(max_length=512, decoder_start_token_id=pad)
+    else:  # wmt19: decoding starts from </s>
+        config = FSMTConfig(langs=["en", "de"], **ARCHS[arch], **ids, bos_token_id=bos, decoder_start_token_id=eos)
+        real = dict(max_length=200, early_stopping=False, length_penalty=1.0, decoder_start_token_id=eos)
     with torch.random.fork_rng(devices=[]):  # leave the caller's torch RNG alone
         torch.manual_seed(seed)
         model = (MarianMTModel if arch == "marian" else FSMTForConditionalGeneration)(config)
-    if arch == "marian":
-        with torch.no_grad():
-            model.final_logits_bias.fill_(-1e4)
-            model.final_logits_bias[:, words] = 0.0
-    model.generation_config = generation
+    model.generation_config = GenerationConfig(
+        num_beams=num_beams, **real, **ids, bad_words_ids=[[pad], [bos], [unk]], min_length=max_length - 1)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path), sum(p.numel() for p in model.parameters())
@@ -242,8 +257,10 @@ def main():
     try:
         start = time.perf_counter()
         build_tiny_translation_model(work / "tokenizer-source", seed=args.seed)  # only its tokenizer is used
-        en_de, n_params = build_model(args.arch, work / "en-de", work / "tokenizer-source", args.seed + 1, args.num_beams)
-        de_en, _ = build_model(args.arch, work / "de-en", work / "tokenizer-source", args.seed + 2, args.num_beams)
+        en_de, n_params = build_model(args.arch, work / "en-de", work / "tokenizer-source", args.seed + 1,
+                                      args.num_beams, args.max_length)
+        de_en, _ = build_model(args.arch, work / "de-en", work / "tokenizer-source", args.seed + 2,
+                               args.num_beams, args.max_length)
         built = time.perf_counter() - start
         size_mb = sum(f.stat().st_size for f in (work / "en-de").iterdir()) / 2**20
 
@@ -258,32 +275,38 @@ def main():
                       "max_length": args.max_length, "batch_size": batch_size}
             return TextNoise(["BackTranslationNoise"], {"BackTranslationNoise": params})
 
-        # One-off: build TextNoise and make its first call (model + tokenizer loads, warm-up, one text).
+        def timed(fn, *fn_args):
+            """(wall s, this process's CPU s, result): CPU time shows how much of the wall time was ours."""
+            wall_start, cpu_start = time.perf_counter(), time.process_time()
+            result = fn(*fn_args)
+            return time.perf_counter() - wall_start, time.process_time() - cpu_start, result
+
+        # One-off: `TextNoise(...)` and its augmenter (nlpaug loads both models and tokenizers on
+        # first use; `_augmenter` is that first use, without a translation), then the first call.
         waited += wait_for_quiet_machine(deadline)
-        start = time.perf_counter()
+        load_avg = [os.getloadavg()[0]]
         one = noise(1)
-        first_out = one(texts[:1], rngs([0]))
-        first_call = time.perf_counter() - start
+        load_s, _, _ = timed(one._augmenter, "BackTranslationNoise")
+        first_s, _, first_out = timed(one, texts[:1], rngs([0]))
 
         # batch_size 1: one call per text, each timed.
-        per_text = []
-        outputs = []
+        per_text, per_text_cpu, outputs = [], [], []
         for i, text in enumerate(texts):
-            start = time.perf_counter()
-            outputs.append(one([text], rngs([i]))[0][0])
-            per_text.append(time.perf_counter() - start)
+            wall_s, cpu_s, out = timed(one, [text], rngs([i]))
+            per_text.append(wall_s)
+            per_text_cpu.append(cpu_s)
+            outputs.append(out[0][0])
         assert outputs[0] == first_out[0][0], "batch_size 1 gave two outputs for one text"
         del one
+        load_avg.append(os.getloadavg()[0])
 
-        # batch_size 32: all texts in one call (its one-off load and warm-up call are not timed).
+        # batch_size 32: all texts in one call, after an untimed load and first call.
         waited += wait_for_quiet_machine(deadline)
         thirty_two = noise(32)
-        start = time.perf_counter()
         thirty_two(texts[:2], rngs([0, 1]))
-        second_load = time.perf_counter() - start
-        start = time.perf_counter()
-        batched = thirty_two(texts, rngs(range(len(texts))))
-        batched_s = time.perf_counter() - start
+        load_avg.append(os.getloadavg()[0])
+        batched_s, batched_cpu, batched = timed(thirty_two, texts, rngs(range(len(texts))))
+        load_avg.append(os.getloadavg()[0])
         del thirty_two
 
         # Sanity: the work really is max_length tokens per translation.
@@ -298,30 +321,31 @@ def main():
     median_1 = statistics.median(per_text)
     mean_1 = statistics.fmean(per_text)
     per_text_32 = batched_s / len(texts)
-    load = first_call - median_1
-    expected_words = args.max_length - (2 if args.arch == "marian" else 1)  # decoder start (+ forced </s>)
     batches = -(-len(texts) // 32)
+    threads = torch.get_num_threads()
 
     print(f"\n## Back-translation cost per text, `TextNoise([\"BackTranslationNoise\"])`, "
           f"{len(texts)} LUMA-like passages, max_length {args.max_length}\n")
     print(f"Models: 2 x randomly initialised {args.arch} of the size of {REAL_NAMES[args.arch]} "
           f"({n_params / 1e6:.1f}M parameters, {size_mb:.0f} MB each on disk), beam search num_beams={args.num_beams}. "
           f"Each of the two translations runs to max_length={args.max_length} tokens "
-          f"(words out: {min(out_words)}-{max(out_words)}, expected {expected_words}); "
+          f"(words out: {min(out_words)}-{max(out_words)}, expected {args.max_length - 2}); "
           f"input {statistics.fmean(in_tokens):.0f} tokens per passage on average ({min(in_tokens)}-{max(in_tokens)}, "
-          f"word-level). torch {torch.__version__}, {torch.get_num_threads()} threads on {machine_cores()} cores; "
-          f"waited {waited:.0f} s for other benchmarks.\n")
+          f"word-level). torch {torch.__version__}, {threads} threads on {machine_cores()} cores; "
+          f"waited {waited:.0f} s for other benchmarks; 1-min load average during timing "
+          f"{min(load_avg):.1f}-{max(load_avg):.1f}.\n")
     rows = [
-        ("batch_size 1 (CPU default), per text", f"{1e3 * mean_1:,.0f} (median {1e3 * median_1:,.0f}, "
-         f"{1e3 * min(per_text):,.0f}-{1e3 * max(per_text):,.0f})", f"{3600 / mean_1:,.0f}"),
+        ("batch_size 1 (CPU default), per text",
+         f"{1e3 * mean_1:,.0f} (median {1e3 * median_1:,.0f}, {1e3 * min(per_text):,.0f}-{1e3 * max(per_text):,.0f})",
+         f"{1e3 * statistics.fmean(per_text_cpu):,.0f}", f"{3600 / mean_1:,.0f}"),
         (f"batch_size 32, per text ({len(texts)} texts in one call, {batches} batch{'es' if batches > 1 else ''})",
-         f"{1e3 * per_text_32:,.0f}", f"{3600 / per_text_32:,.0f}"),
-        ("one-off, per TextNoise: load 2 models + tokenizers, warm-up", f"{1e3 * load:,.0f}", ""),
+         f"{1e3 * per_text_32:,.0f}", f"{1e3 * batched_cpu / len(texts):,.0f}", f"{3600 / per_text_32:,.0f}"),
+        ("one-off, per TextNoise: load both models + tokenizers", f"{1e3 * load_s:,.0f}", "", ""),
     ]
-    print(table(("", "ms", "texts per hour"), rows))
-    print(f"\nOne-off = first call ({first_call:.1f} s: `TextNoise(...)`, loads, one text) minus the median text; "
-          f"the batch_size 32 TextNoise's load + 2-text first call took {second_load:.1f} s (not in the table). "
+    print(table(("", "wall ms", "CPU ms (all threads)", "texts per hour"), rows))
+    print(f"\nFirst call after the load (one text, warm-up included): {first_s:.1f} s. "
           f"Batching 32 is {mean_1 / per_text_32:.2f}x faster per text than batch_size 1. "
+          f"CPU ms / wall ms near {threads} means the threads had the cores to themselves. "
           f"Building and saving the two random models (no part of LUMA's cost): {built:.1f} s.")
     if others:
         print(f"Warning: another benchmark was running at the end: {others[0][:100]}")

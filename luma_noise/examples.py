@@ -11,12 +11,20 @@ from .classes import CLASSES, MODALITIES
 _NOISE_RECORD = {"name": datasets.Value("string"), "params": datasets.Value("string")}
 
 
+def _audio_feature():
+    """`Audio`, or on `datasets` >= 4 without torchcodec (which `Audio` needs even to store
+    bytes) its Arrow storage as a plain struct: `cast_column("audio", Audio())` once it's there."""
+    if int(datasets.__version__.split(".")[0]) < 4 or datasets.config.TORCHCODEC_AVAILABLE:
+        return datasets.Audio()
+    return {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+
+
 def features_for(config) -> datasets.Features:
     """The features of a config's examples: clean's, plus `original_label` (label noise),
     `conflict_modality` (conflict) and `noise` (sample noise) when those are on."""
     features = datasets.Features({
         "image": datasets.Image(),
-        "audio": datasets.Audio(),
+        "audio": _audio_feature(),
         "text": datasets.Value("string"),
         "label": datasets.ClassLabel(names=list(CLASSES)),
         "image_source": datasets.Value("string"),
