@@ -12,7 +12,8 @@ exactly as checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`
   embeddings, ~74M parameters each, beam search with 4 beams as their generation config. Or
   "fsmt" as nlpaug's default facebook/wmt19-en-de and -de-en: d_model 1024, 6 + 6 layers, 16 heads,
   FFN 8192 (encoder) / 4096 (decoder) as fairseq's checkpoint args give them, vocabularies 42,024,
-  5 beams; about 3-4x the compute per text of "marian", so use fewer texts (`--texts 8`).
+  5 beams (untied output embedding, FSMTConfig's default: changes the size, not the compute);
+  about 2.5x the time per text of "marian" on 2 cores, so use fewer texts (`--texts 8`).
 - tokenizer: the word-level fast tokenizer of `tests/tiny_text_models.py` (one token per word
   or punctuation run, unknown words -> <unk>: the encoder sees one position per word, a little
   fewer than a real subword tokenizer's), its vocabulary filled up with made-up words to the
@@ -29,8 +30,8 @@ checked every 10 s, given up after 15 min):
 - one-off cost: loading both models and tokenizers, which nlpaug does on the noise's first use;
   the first call after it (one text, warm-up included) is printed too;
 - batch_size 1 (the CPU default): each text in its own call, so the spread is visible;
-  wall and this process's CPU time (the machine may be shared: CPU ms / wall ms near the thread
-  count means it was not);
+  wall and this process's CPU time (the machine may be shared: with 2 threads, CPU ms / wall ms
+  near 1 means another process held a core, and multi-threaded torch then slows down several-fold);
 - batch_size 32: all texts in one call (batches of 32), after an untimed load and first call.
 torch runs on all the machine's cores (`--threads`).
 """
@@ -228,7 +229,7 @@ def main():
     parser.add_argument("--max-length", type=int, default=40,
                         help="max_length of each translation, in tokens; every translation reaches it")
     parser.add_argument("--arch", choices=sorted(ARCHS), default="marian",
-                        help="model architecture at its real size (fsmt: ~4x the compute per text; try --texts 8)")
+                        help="model architecture at its real size (fsmt: ~2.5x the time per text; try --texts 8)")
     parser.add_argument("--num-beams", type=int, default=None,
                         help="beam width in the models' generation config (default: the real one, marian 4, fsmt 5)")
     parser.add_argument("--threads", type=int, default=machine_cores(), help="torch threads (default: all cores)")
@@ -331,7 +332,7 @@ def main():
           f"Each of the two translations runs to max_length={args.max_length} tokens "
           f"(words out: {min(out_words)}-{max(out_words)}, expected {args.max_length - 2}); "
           f"input {statistics.fmean(in_tokens):.0f} tokens per passage on average ({min(in_tokens)}-{max(in_tokens)}, "
-          f"word-level). torch {torch.__version__}, {threads} threads on {machine_cores()} cores; "
+          f"word-level). torch {torch.__version__}, {threads} thread(s) on {machine_cores()} cores; "
           f"waited {waited:.0f} s for other benchmarks; 1-min load average during timing "
           f"{min(load_avg):.1f}-{max(load_avg):.1f}.\n")
     rows = [
@@ -340,12 +341,14 @@ def main():
          f"{1e3 * statistics.fmean(per_text_cpu):,.0f}", f"{3600 / mean_1:,.0f}"),
         (f"batch_size 32, per text ({len(texts)} texts in one call, {batches} batch{'es' if batches > 1 else ''})",
          f"{1e3 * per_text_32:,.0f}", f"{1e3 * batched_cpu / len(texts):,.0f}", f"{3600 / per_text_32:,.0f}"),
-        ("one-off, per TextNoise: load both models + tokenizers", f"{1e3 * load_s:,.0f}", "", ""),
+        ("one-off, per TextNoise: load both models + tokenizers (files just written, in page cache)", f"{1e3 * load_s:,.0f}", "", ""),
     ]
     print(table(("", "wall ms", "CPU ms (all threads)", "texts per hour"), rows))
     print(f"\nFirst call after the load (one text, warm-up included): {first_s:.1f} s. "
           f"Batching 32 is {mean_1 / per_text_32:.2f}x faster per text than batch_size 1. "
-          f"CPU ms / wall ms near {threads} means the threads had the cores to themselves. "
+          f"CPU ms / wall ms: {statistics.fmean(per_text_cpu) / mean_1:.1f} at batch_size 1, "
+          f"{batched_cpu / batched_s:.1f} at 32" + (f" (with {threads} threads; near 1 means another process "
+          f"held a core, and then multi-threaded torch slows down a lot). " if threads > 1 else ". ") +
           f"Building and saving the two random models (no part of LUMA's cost): {built:.1f} s.")
     if others:
         print(f"Warning: another benchmark was running at the end: {others[0][:100]}")

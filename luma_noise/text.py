@@ -29,8 +29,8 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
   are padded per batch (not to the longest text of the call), and never sample (`do_sample=False`).
   A text's logits differ by ~1e-6 between being translated alone and in a batch, which can flip
   a near-tie, so only batch_size=1 makes a text's output independent of the other texts in the
-  call: that is the default on CPU (where batching gained ~1.3x for a Marian-sized model); on
-  CUDA it is 32. The default models (FSMT) need the `sacremoses` package, Marian ones
+  call: that is the default on CPU, although batch 32 is 4.7-6.4x faster per text for an
+  opus-mt-sized model (benchmarks/bench_back_translation.py); on CUDA it is 32. The default models (FSMT) need the `sacremoses` package, Marian ones
   `sentencepiece`: checked in `TextNoise(...)`.
 
 AntonymNoise and SynonymNoise need NLTK's WordNet and English POS tagger, checked in
