@@ -1,8 +1,8 @@
 """Sources, alignment, noise and sampling for the LUMA multimodal uncertainty benchmark."""
 
 from .classes import CLASSES, ID_CLASSES, MODALITIES, OOD_CLASSES
-from .examples import examples, features_for, finish_batch, finish_example
+from .examples import examples, features_for, finish_batch
 from .loader import load
 
 __version__ = "0.1.0"
-__all__ = ["CLASSES", "ID_CLASSES", "OOD_CLASSES", "MODALITIES", "examples", "features_for", "finish_batch", "finish_example", "load"]
+__all__ = ["CLASSES", "ID_CLASSES", "OOD_CLASSES", "MODALITIES", "examples", "features_for", "finish_batch", "load"]

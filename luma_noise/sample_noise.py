@@ -51,7 +51,7 @@ class SampleNoise:
     def _rng(self, purpose: str, modality: str, split: str, key: str):
         return derive_rng(self.seed, purpose, modality, split, key)
 
-    def chosen(self, modality: str, split: str, key: str) -> bool:
+    def is_noised(self, modality: str, split: str, key: str) -> bool:
         """Whether this example's `modality` is noised."""
         if self.noises[modality] is None or split not in self.splits[modality]:
             return False
@@ -62,18 +62,18 @@ class SampleNoise:
         and `text`, and set its `noise` to {modality: record feature or None}."""
         for example in batch:
             example["noise"] = {m: None for m in MODALITIES}
-        for example in self._chosen(batch, "image", split):
+        for example in self._noised_examples(batch, "image", split):
             noised, record = self.noises["image"](example["image"], self._rng("noise", "image", split, example["key"]))
             example["image"], example["noise"]["image"] = noised, record.to_feature()
-        for example in self._chosen(batch, "audio", split):
+        for example in self._noised_examples(batch, "audio", split):
             samples, rate = audio_noise.decode_wav(example["audio_bytes"])
             noised, record = self.noises["audio"](samples, rate, self._rng("noise", "audio", split, example["key"]))
             example["audio_bytes"], example["noise"]["audio"] = audio_noise.encode_wav(noised, rate), record.to_feature()
-        chosen = self._chosen(batch, "text", split)
+        chosen = self._noised_examples(batch, "text", split)
         if chosen:  # one call for the batch: back-translation runs its models on batches
             rngs = [self._rng("noise", "text", split, example["key"]) for example in chosen]
             for example, (text, record) in zip(chosen, self.noises["text"]([e["text"] for e in chosen], rngs)):
                 example["text"], example["noise"]["text"] = text, record.to_feature()
 
-    def _chosen(self, batch: list, modality: str, split: str) -> list:
-        return [example for example in batch if self.chosen(modality, split, example["key"])]
+    def _noised_examples(self, batch: list, modality: str, split: str) -> list:
+        return [example for example in batch if self.is_noised(modality, split, example["key"])]
