@@ -1,8 +1,8 @@
 """Sources, alignment, noise and sampling for the LUMA multimodal uncertainty benchmark."""
 
 from .classes import CLASSES, ID_CLASSES, MODALITIES, OOD_CLASSES
-from .examples import examples, features_for, finish_batch
+from .examples import features_for, finish_batch, plan_examples
 from .loader import load
 
 __version__ = "0.1.0"
-__all__ = ["CLASSES", "ID_CLASSES", "OOD_CLASSES", "MODALITIES", "examples", "features_for", "finish_batch", "load"]
+__all__ = ["CLASSES", "ID_CLASSES", "OOD_CLASSES", "MODALITIES", "features_for", "plan_examples", "finish_batch", "load"]

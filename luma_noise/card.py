@@ -1,7 +1,8 @@
 """The dataset card's machine-readable parts, generated from the builder so they never drift.
 
-`python -m luma_noise.card` rewrites `dataset_infos.json` and the YAML header of
-`README.md`; a test fails when either is out of date.
+`python -m luma_noise.card` rewrites `dataset_infos.json` (at the top level, for the script and
+the Hub, and inside the package, where the packaged builder reads its recorded split sizes) and
+the YAML header of `README.md`; a test fails when any is out of date.
 """
 
 import json
@@ -13,6 +14,7 @@ import yaml
 # Split sizes on the real upstream data; every config keeps the clean split's sizes.
 REAL_SPLIT_SIZES = {"train": 21000, "test": 4200, "ood": 3859}
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_INFOS = Path(__file__).resolve().parent / "dataset_infos.json"
 
 
 def dataset_infos(builder_cls) -> dict:
@@ -58,8 +60,10 @@ def yaml_header(builder_cls) -> str:
 
 
 def write(builder_cls, root: Path = ROOT) -> None:
-    """Rewrite dataset_infos.json and README.md's YAML header under `root`."""
-    (root / "dataset_infos.json").write_text(json.dumps(dataset_infos(builder_cls), indent=2) + "\n")
+    """Rewrite dataset_infos.json (under `root` and in the package) and README.md's YAML header."""
+    infos = json.dumps(dataset_infos(builder_cls), indent=2) + "\n"
+    for path in (root / "dataset_infos.json", PACKAGE_INFOS):
+        path.write_text(infos)
     readme = root / "README.md"
     text = readme.read_text() if readme.exists() else ""
     body = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)

@@ -41,7 +41,7 @@ def features_for(config) -> datasets.Features:
     return features
 
 
-def examples(plan, upstream, audio_files: list, config) -> list:
+def plan_examples(plan, upstream, audio_files: list, config) -> list:
     """One dict per example of `plan`, with its image pixels, text and audio file to read.
 
     Only the selected images travel in the list (3 KiB each), so `num_proc` workers

@@ -11,6 +11,7 @@ from luma_noise.loader import builder_class
 def test_dataset_infos_and_card_header_are_generated_from_the_builder():
     builder = builder_class()
     assert json.loads((ROOT / "dataset_infos.json").read_text()) == card.dataset_infos(builder)
+    assert card.PACKAGE_INFOS.read_text() == (ROOT / "dataset_infos.json").read_text()
     assert (ROOT / "README.md").read_text().startswith(card.yaml_header(builder)), "run: python -m luma_noise.card"
 
 

@@ -96,7 +96,7 @@ def test_interrupted_build_leaves_no_dataset_and_the_next_call_rebuilds(mirror, 
     """A build that dies halfway through writing keeps nothing; the next call rebuilds cleanly."""
     import luma_noise
 
-    finish, calls = luma_noise.finish_batch, []
+    finish, calls = luma_noise.examples.finish_batch, []
 
     def dying(*args):
         calls.append(1)
@@ -104,13 +104,13 @@ def test_interrupted_build_leaves_no_dataset_and_the_next_call_rebuilds(mirror, 
             raise RuntimeError("interrupted")
         return finish(*args)
 
-    monkeypatch.setattr(luma_noise, "finish_batch", dying)
+    monkeypatch.setattr(luma_noise.examples, "finish_batch", dying)
     with pytest.raises(Exception) as err:  # datasets wraps it in DatasetGenerationError
         load(mirror=str(mirror[0]), cache_dir=cache_dir)
     assert "interrupted" in repr(err.value) + repr(err.value.__cause__)
     assert not _cached_datasets(cache_dir)
     assert not [p for p in Path(cache_dir).rglob("*") if p.name.endswith(".incomplete")]
-    monkeypatch.setattr(luma_noise, "finish_batch", finish)
+    monkeypatch.setattr(luma_noise.examples, "finish_batch", finish)
     ds = load(mirror=str(mirror[0]), cache_dir=cache_dir)
     reference = load(mirror=str(mirror[0]), cache_dir=os.path.join(cache_dir, "reference"))
     for split in reference:

@@ -1,0 +1,266 @@
+"""The LUMA dataset builder: its config class, the pinned upstream sources and the builder.
+
+It lives in the package so that the same class serves the loading script `luma.py` (which
+subclasses it, for `load_dataset` on `datasets` 3.x and the Hub) and `luma_noise.load` on any
+`datasets` release, from a checkout or an installed wheel. The heavy lifting (sources,
+alignment, noise, sampling) is in the other `luma_noise` modules.
+"""
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+from typing import Optional
+
+import datasets
+
+from . import audio
+from . import examples
+from . import features
+from . import image
+from . import options
+from . import sources
+from . import text
+from . import uncertainty
+from .plan import Upstream
+from .plan import ood_plan
+from .plan import published_plan
+from .sample_noise import SampleNoise
+
+_CITATION = """\
+@inproceedings{bezirganyan2025luma,
+  title     = {{LUMA}: A Benchmark Dataset for Learning from Uncertain and Multimodal Data},
+  author    = {Bezirganyan, Grigor and Sellami, Sana and Berti-{\\'E}quille, Laure and Fournier, S{\\'e}bastien},
+  booktitle = {Proceedings of the 48th International ACM SIGIR Conference on Research and Development in Information Retrieval},
+  year      = {2025},
+  note      = {arXiv:2406.09864}
+}
+"""
+
+_DESCRIPTION = """\
+LUMA is a multimodal benchmark for uncertainty quantification: aligned image, audio and
+text examples over 50 classes (42 in-distribution, 8 out-of-distribution), with configs
+that inject controlled uncertainty (sample noise, label noise, low diversity, conflict).
+"""
+
+_HOMEPAGE = "https://huggingface.co/datasets/bezirganyan/LUMA"
+
+_LICENSE = "cc-by-sa-4.0"
+
+# One table of pinned upstream sources; `mirror=` swaps every base for the mirror's
+# folder of the same name. `{revision}` is the LUMA Hub revision (config field).
+_UPSTREAM = {
+    "luma": "https://huggingface.co/datasets/bezirganyan/LUMA/resolve/{revision}/",
+    "cifar": "https://www.cs.toronto.edu/~kriz/",
+    "splits": "https://raw.githubusercontent.com/bezirganyan/LUMA/e6c5b7e35c1753ac59bbe60a9ccc7bfaf5cd0b36/split_indices/",
+    "esc50": "https://github.com/karoldvl/ESC-50/archive/",
+}
+_FILES = {
+    "cifar10": ("cifar", "cifar-10-python.tar.gz"),
+    "cifar100": ("cifar", "cifar-100-python.tar.gz"),
+    "edm": ("luma", "edm_images.pickle"),
+    "datalist": ("luma", "audio/datalist.csv"),
+    "texts": ("luma", "text_data.tsv"),
+    **{name[:-4]: ("splits", name) for name in sources.SPLIT_FILES},
+}
+
+# Examples noised together: back-translation runs its models on batches of this many texts.
+_NOISE_BATCH = 64
+
+# Bump whenever generated content changes. 1.0.0: first release (clean, sample_noise,
+# low_diversity, label_noise_0.1-0.5, conflict).
+_VERSION = datasets.Version("1.0.0")
+
+
+@dataclasses.dataclass
+class LumaConfig(datasets.BuilderConfig):
+    """A LUMA variant. Every field is checked when the config is built, before any download.
+
+    Sources and randomness:
+        seed: seeds every random draw (alignment, OOD draw, noise, sampling), through
+            generators derived per purpose and example.
+        mirror: a local folder or http(s) base URL holding the folders luma/, cifar/,
+            splits/, esc50/ in the upstream layout; None reads the real upstream.
+        luma_revision: revision (branch, tag or commit) of the `bezirganyan/LUMA` Hub
+            repository (`load_dataset`'s own `revision` argument belongs to `datasets`).
+
+    Sample noise, per modality m in image, audio, text:
+        m_noise_ratio: fraction of examples noised, in [0, 1]; 0 turns the modality's noise off.
+        m_noise_train, m_noise_test: noise the train split; the test and ood splits.
+        image_corruptions: names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example.
+        image_severity: 1..5 (ImageNet-C tables of `imagecorruptions`).
+        audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
+        text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
+        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults.
+
+    Diversity, label noise, conflict:
+        image_compactness, audio_compactness, text_compactness: compactness k >= 0 of the
+            diversity sampling of the train split (Eq. 1 of the paper); None keeps the
+            published clean train rows.
+        num_sampling: draws per class, keeping the one with the largest mean pairwise distance.
+        label_noise: probability in [0, 1] that a train or test example's label is switched
+            to the class whose `label_noise_neighbours` nearest samples are closest.
+        label_noise_modality: "all" (distances averaged over the three modalities'
+            normalised features) or one modality.
+        conflict_ratio: fraction in [0, 1] of each test class whose examples get one
+            modality replaced by the same-position sample of the next class.
+        image_feature_model, audio_feature_model, text_feature_model: `transformers` model
+            ids (or local folders) for the deep features; feature_revision pins their Hub revision.
+        feature_cache_dir: where features are cached (default: next to the datasets cache).
+    """
+
+    seed: int = 42
+    mirror: Optional[str] = None
+    luma_revision: str = "main"
+    image_noise_ratio: float = 0.0
+    image_noise_train: bool = True
+    image_noise_test: bool = True
+    image_corruptions: tuple = image.IMAGE_CORRUPTIONS
+    image_severity: int = 4
+    audio_noise_ratio: float = 0.0
+    audio_noise_train: bool = True
+    audio_noise_test: bool = True
+    audio_min_snr_db: float = 3.0
+    audio_max_snr_db: float = 5.0
+    text_noise_ratio: float = 0.0
+    text_noise_train: bool = True
+    text_noise_test: bool = True
+    text_noises: tuple = text.DEFAULT_TEXT_NOISES
+    text_noise_params: Optional[dict] = None
+    image_compactness: Optional[float] = None
+    audio_compactness: Optional[float] = None
+    text_compactness: Optional[float] = None
+    num_sampling: int = 10
+    label_noise: float = 0.0
+    label_noise_modality: str = "all"
+    label_noise_neighbours: int = 5
+    conflict_ratio: float = 0.0
+    image_feature_model: str = features.DEFAULT_MODEL_IDS["image"]
+    audio_feature_model: str = features.DEFAULT_MODEL_IDS["audio"]
+    text_feature_model: str = features.DEFAULT_MODEL_IDS["text"]
+    feature_revision: Optional[str] = None
+    feature_cache_dir: Optional[str] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        options.validate(self, text_params=False)  # fully validated when a builder picks it
+
+
+class Luma(datasets.GeneratorBasedBuilder):
+    """LUMA: aligned image, audio and text examples with configurable uncertainty."""
+
+    VERSION = _VERSION
+    BUILDER_CONFIG_CLASS = LumaConfig
+    BUILDER_CONFIGS = [LumaConfig(name=name, version=_VERSION, **fields) for name, fields in options.NAMED_CONFIGS.items()]
+    DEFAULT_CONFIG_NAME = "clean"
+    DEFAULT_WRITER_BATCH_SIZE = 256
+
+    def _create_builder_config(self, config_name=None, custom_features=None, **config_kwargs):
+        # newer `datasets` pass their own keywords (e.g. config_id) along with the fields
+        own = inspect.signature(datasets.GeneratorBasedBuilder._create_builder_config).parameters
+        options.check_field_names(LumaConfig, {k: v for k, v in config_kwargs.items() if k not in own})
+        config, config_id = super()._create_builder_config(config_name, custom_features, **config_kwargs)
+        options.validate(config)  # overrides are set with setattr, after __post_init__
+        return config, config_id
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=examples.features_for(self.config),
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        config = self.config
+        upstream_bases = {k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}
+        bases = sources.source_bases(upstream_bases, config.mirror)
+        if config.mirror:
+            self.info.splits = None  # a mirror may hold a subset: don't hold it to the recorded sizes
+        files = dl_manager.download({key: bases[base] + path for key, (base, path) in _FILES.items()})
+        upstream = self._read_upstream(dl_manager, files)
+        audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
+        plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
+        esc50 = self._esc50_files(dl_manager, bases["esc50"]) if config.audio_noise_ratio else ()
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={
+                "planned": examples.plan_examples(plan, upstream, self._fetch(dl_manager, audio_url(plan.audio_rows)), config),
+                "split": split, "esc50_files": esc50})
+            for split, plan in plans.items()
+        ]
+
+    def _plans(self, upstream, dl_manager, audio_url, source_id):
+        """The rows of each split, after diversity sampling, label noise and conflict."""
+        config = self.config
+        read_audio = lambda rows: [self._decode_wav(f) for f in self._fetch(dl_manager, audio_url(rows))]  # noqa: E731
+        feature_source = uncertainty.FeatureSource(config, upstream, read_audio, source_id)
+        plans = {
+            "train": (uncertainty.diversity_train_plan(upstream, config, feature_source) if options.uses_diversity(config)
+                      else published_plan(upstream, "train", config.seed)),
+            "test": published_plan(upstream, "test", config.seed),
+            "ood": ood_plan(upstream, config.seed),
+        }
+        if config.label_noise:
+            for split in ("train", "test"):
+                uncertainty.add_label_noise(plans[split], config, feature_source)
+        if config.conflict_ratio:
+            uncertainty.add_conflict(plans["test"], config)
+        return plans
+
+    def _fetch(self, dl_manager, urls):
+        """Local paths or downloaded copies of many files (the wavs). A local mirror's files are
+        read in place: the download manager's bookkeeping costs ~4 s per 29,000 local paths."""
+        if self.config.mirror and not self.config.mirror.startswith(("http://", "https://")):
+            missing = [url for url in urls if not os.path.isfile(url)]
+            if missing:
+                raise FileNotFoundError(f"{len(missing)} file(s) of the mirror are missing, e.g. {missing[0]}")
+            return list(urls)
+        return dl_manager.download(urls)
+
+    def _decode_wav(self, path):
+        with open(path, "rb") as f:
+            return audio.decode_wav(f.read())
+
+    def _esc50_files(self, dl_manager, base):
+        """ESC-50's wavs, extracted beside the datasets cache (one folder per source).
+
+        The zip is downloaded whole even when streaming: reading a zip needs random access,
+        which GitHub's generated archives (no Content-Length, no ranges) do not offer.
+        """
+        if isinstance(dl_manager, datasets.StreamingDownloadManager):
+            dl_manager = datasets.DownloadManager(dataset_name=self.dataset_name, download_config=dl_manager.download_config)
+        archive = dl_manager.download(base + "master.zip")
+        folder = os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
+        return tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), folder)))
+
+    def _read_upstream(self, dl_manager, files):
+        cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
+        cifar100 = sources.read_cifar(dl_manager.iter_archive(files["cifar100"]), "cifar-100-python.tar.gz")
+        with open(files["edm"], "rb") as f:
+            edm = sources.read_edm(f)
+        with open(files["datalist"], "rb") as f:
+            datalist = sources.read_datalist(f)
+        with open(files["texts"], "rb") as f:
+            texts = sources.read_texts(f)
+        image_train = sources.image_train_frame(cifar10, cifar100, edm)
+        image_test = sources.image_test_frame(cifar10, cifar100)
+        sizes = {"image_train_clean": len(image_train.labels), "image_test": len(image_test.labels),
+                 "audio": len(datalist), "text": len(texts)}
+        splits = {}
+        for name in sources.SPLIT_FILES:
+            stem = name[:-4]
+            with open(files[stem], "rb") as f:
+                splits[stem] = sources.read_split(f, name, sizes.get(stem) or sizes[stem.split("_")[0]])
+        return Upstream(image_train, image_test, datalist, texts, splits)
+
+    def _generate_examples(self, planned, split, esc50_files):
+        noise = SampleNoise.from_config(self.config, esc50_files)
+        for start in range(0, len(planned), _NOISE_BATCH):
+            batch = planned[start:start + _NOISE_BATCH]
+            audio_bytes = []
+            for example in batch:
+                with open(example["audio_file"], "rb") as f:
+                    audio_bytes.append(f.read())
+            yield from examples.finish_batch(batch, audio_bytes, split, noise)
