@@ -1,0 +1,1 @@
+"""LUMA's uncertainty baselines (MC Dropout, Deep Ensemble, RCML) for the `transformers` Trainer."""
