@@ -1,0 +1,256 @@
+"""`report`: the paper's Tables 1-3 and Figure 10 from any set of run folders, and what uncertainty
+benchmarks report beyond the paper (calibration, selective prediction, conformal sets, conflict,
+per-modality sample noise).
+
+    python -m luma_noise.baselines report runs/ --output-dir report/
+
+Writes OUT/report.md, OUT/results.csv (every per-seed number in long form), OUT/figure10.png
+and, per variant with predictions, OUT/reliability-<variant>.png, OUT/epistemic-<variant>.png
+and OUT/selective-<variant>.png (one panel per model).
+"""
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import analysis, plots
+from .paper import PAPER_VARIANTS
+from .runs import label_noise_of, load_runs
+from .summary import METHOD_ORDER, model_order, per_seed, summarise, variant_order, with_paper
+
+FORMATS = {  # measure -> how a value prints: (scale, decimals, signed, unit)
+    "accuracy": (1, 3, False, ""), "aleatoric": (1, 3, False, ""), "epistemic": (1, 3, False, ""),
+    "ood_auroc": (1, 3, False, ""), "accuracy_change": (1, 3, True, ""),
+    "aleatoric_rel_change": (100, 1, True, " %"), "epistemic_rel_change": (100, 1, True, " %"),
+}
+
+
+def add_parser(subparsers):
+    """Register `report` on an argparse subparsers object (used by `luma baselines` too)."""
+    parser = subparsers.add_parser("report", help="Tables 1-3, Figure 10 and more from run folders",
+                                   description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="run folders (with results.json) or folders holding them, e.g. runs/")
+    parser.add_argument("--output-dir", required=True, help="folder for report.md, results.csv and the figures")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    try:
+        written = write_report(args.runs, args.output_dir)
+    except ValueError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {written['runs']} trained models from {written['folders']} run folders -> "
+          f"{Path(args.output_dir) / 'report.md'} ({len(written['files'])} files)")
+    return 0
+
+
+def write_report(paths, output_dir) -> dict:
+    """Read the runs under `paths`, write every output into `output_dir`; returns what was written."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(paths)
+    example_rows, figure_data, missing = _per_example(runs)
+    long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"])],
+                     ignore_index=True)
+    long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
+    long.to_csv(out / "results.csv", index=False)
+    summary = summarise(long)
+    files = ["report.md", "results.csv"]
+    if _figure10(long, out / "figure10.png"):
+        files.append("figure10.png")
+    files += _model_figures(figure_data, out)
+    (out / "report.md").write_text(_markdown(runs, summary, files, missing))
+    return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
+
+
+def _per_example(runs) -> tuple:
+    """Measures from every predictions file, and the pooled arrays the per-model figures need."""
+    rows, figure_data, missing = [], defaultdict(lambda: defaultdict(list)), []
+    for run in runs.itertuples(index=False):
+        if not isinstance(run.predictions, str) or not Path(run.predictions).is_file():
+            missing.append(f"{run.variant} {run.method}-{run.modality}-seed{run.seed}")
+            continue
+        pred = analysis.load_predictions(run.predictions)
+        for measure, value in analysis.measures(pred).items():
+            rows.append({"variant": run.variant, "method": run.method, "modality": run.modality,
+                         "seed": run.seed, "measure": measure, "value": value})
+        pooled = figure_data[run.variant][(run.method, run.modality)]
+        pooled.append(pred)
+    return rows, figure_data, missing
+
+
+def _cat(preds, key):
+    return np.concatenate([p[key] for p in preds]) if all(key in p for p in preds) else None
+
+
+def _slug(variant: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", variant).strip("-")
+
+
+def _label(method: str, modality: str) -> str:
+    return f"{method.upper() if method in METHOD_ORDER else method} {modality}"
+
+
+def _model_figures(figure_data, out: Path) -> list:
+    """Reliability, epistemic test-vs-ood and selective prediction figures per variant (seeds pooled)."""
+    files = []
+    for variant in variant_order(figure_data):
+        models = model_order(figure_data[variant])
+        reliability, epistemic, selective = [], [], []
+        for model in models:
+            preds, title = figure_data[variant][model], _label(*model)
+            probs, labels = _cat(preds, "test_probs"), _cat(preds, "test_labels")
+            if probs is None or labels is None:
+                continue
+            reliability.append((title, *analysis.reliability(probs, labels)))
+            correct = probs.argmax(axis=1) == labels
+            curves = {k: analysis.risk_coverage(_cat(preds, f"test_{k}"), correct)
+                      for k in ("aleatoric", "epistemic") if _cat(preds, f"test_{k}") is not None}
+            selective.append((title, curves))
+            test_epi, ood_epi = _cat(preds, "test_epistemic"), _cat(preds, "ood_epistemic")
+            if test_epi is not None and ood_epi is not None:
+                epistemic.append((title, test_epi, ood_epi))
+        for kind, entries, draw in (("reliability", reliability, plots.reliability_grid),
+                                    ("epistemic", epistemic, plots.epistemic_grid),
+                                    ("selective", selective, plots.selective_grid)):
+            if entries:
+                name = f"{kind}-{_slug(variant)}.png"
+                draw(entries, out / name)
+                files.append(name)
+    return files
+
+
+def _figure10(long, path) -> bool:
+    """Figure 10 from the clean and label_noise_* runs; False when there are none."""
+    points = defaultdict(lambda: defaultdict(list))
+    rows = long[long.measure.isin(["aleatoric", "epistemic"])]
+    for (variant, method, modality, measure), group in rows.groupby(["variant", "method", "modality", "measure"]):
+        proportion = label_noise_of(variant, {})
+        if proportion is not None:
+            points[(method, modality)][measure].append((proportion, group.value.to_numpy()))
+    if not points:
+        return False
+    for series in points.values():
+        for measure in series:
+            series[measure].sort(key=lambda item: item[0])
+    plots.figure10({m: points[m] for m in model_order(points)}, path)
+    return True
+
+
+def _number(value, measure, signed=None) -> str:
+    scale, decimals, is_signed, unit = FORMATS.get(measure, (1, 3, False, ""))
+    sign = "+" if (is_signed if signed is None else signed) else ""
+    return f"{value * scale:{sign}.{decimals}f}{unit}"
+
+
+def _cell(row, measure) -> str:
+    if row is None:
+        return "—"
+    unit = FORMATS.get(measure, (1, 3, False, ""))[3]
+    text = _number(row["mean"], measure).removesuffix(unit)
+    if not np.isnan(row["std"]):
+        text += f" ± {_number(row['std'], measure, signed=False).removesuffix(unit)}"
+    return text + unit
+
+
+def _table(summary, columns) -> list:
+    """Markdown rows. columns: [(header, measure, variant)]; a column with any paper value gets
+    'paper' and 'Δ' (ours − paper) columns beside it."""
+    index = {tuple(k): r for k, r in zip(summary[["variant", "method", "modality", "measure"]].values,
+                                         summary.to_dict("records"))}
+    columns = [c for c in columns if any(k[0] == c[2] and k[3] == c[1] for k in index)]
+    if not columns:
+        return []
+    with_paper = [any(k[0] == v and k[3] == m and not np.isnan(r["paper"]) for k, r in index.items())
+                  for _, m, v in columns]
+    header = ["model", "seeds"]
+    for (title, _, _), paper in zip(columns, with_paper):
+        header += [title, "paper", "Δ"] if paper else [title]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    models = model_order((k[1], k[2]) for k in index if any(k[0] == v and k[3] == m for _, m, v in columns))
+    for method, modality in models:
+        cells, seeds = [], set()
+        for (_, measure, variant), paper in zip(columns, with_paper):
+            row = index.get((variant, method, modality, measure))
+            seeds.add(int(row["n"]) if row else 0)
+            cells.append(_cell(row, measure))
+            if paper:
+                has = row is not None and not np.isnan(row["paper"])
+                cells += [_number(row["paper"], measure) if has else "—",
+                          _number(row["diff"], measure, signed=True).replace(" %", " pt") if has else "—"]
+        lines.append("| " + " | ".join([_label(method, modality), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
+    return lines + [""]
+
+
+def _markdown(runs, summary, files, missing) -> str:
+    variants = variant_order(runs.variant)
+    changed = [v for v in variants if v != "clean"]
+    seeds = runs.groupby("variant").seed.nunique()
+    text = ["# LUMA baselines report", "",
+            f"{len(runs)} trained models from {runs.run_dir.nunique()} run folders; variants: "
+            + ", ".join(f"`{v}` ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
+            "Values are mean ± standard deviation over seeds (sample std, ddof 1; none for one seed). "
+            "*paper* is the published value (LUMA paper, real data, reference code, one seed) and "
+            "Δ = ours − paper (percentage points, pt, for relative changes). Changes are against `clean`, "
+            "paired by seed. The paper's label-noise column is compared with `label_noise_0.3` "
+            f"(the reference tool's default proportion); its variant columns map as {PAPER_VARIANTS}.", ""]
+    text += ["## Table 1: aleatoric and epistemic uncertainty", "", "Clean data, absolute (entropy, nats; RCML: expected entropy and K/α₀):", ""]
+    text += _table(summary, [("aleatoric", "aleatoric", "clean"), ("epistemic", "epistemic", "clean")])
+    for variant in changed:
+        lines = _table(summary, [("aleatoric change", "aleatoric_rel_change", variant),
+                                 ("epistemic change", "epistemic_rel_change", variant)])
+        if lines:
+            text += [f"Relative change under `{variant}`:", ""] + lines
+    text += ["## Table 2: OOD detection (AUROC of epistemic uncertainty, test = 0, ood = 1)", ""]
+    text += _table(summary, [(f"`{v}`", "ood_auroc", v) for v in variants])
+    text += ["## Table 3: accuracy and its change against clean", ""]
+    text += _table(summary, [("`clean`", "accuracy", "clean")] + [(f"`{v}`", "accuracy_change", v) for v in changed])
+    text += _beyond(summary, variants, files)
+    text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
+    if missing:
+        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(missing) + ".", ""]
+    return "\n".join(text)
+
+
+def _beyond(summary, variants, files) -> list:
+    text = []
+    if "figure10.png" in files:
+        text += ["## Figure 10: uncertainty against the label-noise proportion", "",
+                 "![figure 10](figure10.png)", ""]
+    text += ["## Beyond the paper", "", "### Calibration and selective prediction (`clean`)", "",
+             "ECE, NLL and Brier score as the training command measured them; AURC is the area under the "
+             "risk-coverage curve when the most uncertain test examples (by aleatoric or epistemic uncertainty) "
+             "are rejected first (lower is better).", ""]
+    measures = [("ECE", "ece"), ("NLL", "nll"), ("Brier", "brier"), ("AURC (aleatoric)", "aurc_aleatoric"),
+                ("AURC (epistemic)", "aurc_epistemic")]
+    text += _table(summary, [(title, m, "clean") for title, m in measures])
+    for variant in variants:
+        figs = [f"{k}-{_slug(variant)}.png" for k in ("reliability", "epistemic", "selective")]
+        if any(f in files for f in figs):
+            text += [f"Figures for `{variant}`: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
+    if "clean" in variants and "reliability-clean.png" in files:
+        text += ["![reliability, clean](reliability-clean.png)", "", "![epistemic test vs ood, clean](epistemic-clean.png)", "",
+                 "![selective prediction, clean](selective-clean.png)", ""]
+    text += ["### Split conformal prediction sets", "",
+             f"Calibrated on each run's validation predictions (hinge score 1 − p(y), `crepes`), target coverage "
+             f"{analysis.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
+    text += _table(summary, [(f"`{v}` coverage", "conformal_coverage", v) for v in variants])
+    text += _table(summary, [(f"`{v}` set size", "conformal_set_size", v) for v in variants])
+    conflict = [v for v in variants if (summary.variant.eq(v) & summary.measure.str.startswith("conflict_")).any()]
+    for variant in conflict:
+        text += [f"### Conflict (`{variant}`): conflicted test examples against the others", "",
+                 "Mean uncertainty of the test examples with one modality from another class, of the others, and the "
+                 "AUROC of the uncertainty telling them apart (0.5: the method does not notice the conflict).", ""]
+        text += _table(summary, [(f"{k} {part}", f"conflict_{k}_{part}", variant)
+                                 for k in ("aleatoric", "epistemic") for part in ("conflicted", "other", "auroc")])
+    per_modality = [v for v in variants if v.startswith("sample_noise:")]
+    if per_modality:
+        text += ["### Per-modality sample noise: relative change against clean", ""]
+        text += _table(summary, [(f"`{v}` {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
+    return text
