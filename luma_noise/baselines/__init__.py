@@ -1,1 +1,17 @@
-"""LUMA's uncertainty baselines (MC Dropout, Deep Ensemble, RCML) for the `transformers` Trainer."""
+"""LUMA's uncertainty baselines (MC Dropout, Deep Ensemble, RCML) for the `transformers` Trainer.
+
+    model = LumaModel(LumaModelConfig(method="mcd", modalities=("image", "audio", "text")))
+    Trainer(model=model, args=TrainingArguments(..., remove_unused_columns=False),
+            train_dataset=ds["train"], data_collator=LumaCollator(text_model="bert-base-uncased"),
+            compute_metrics=compute_metrics, callbacks=[AnnealingCallback()]).train()
+    report = evaluate(model, ds["test"], ood=ds["ood"], collator=...)
+
+The command line is `python -m luma_noise.baselines {train,sweep,report}`.
+"""
+
+from .collator import LumaCollator, featurize_dataset
+from .metrics import compute_metrics, evaluate, predict
+from .model import AnnealingCallback, LumaModel, LumaModelConfig
+
+__all__ = ["LumaCollator", "featurize_dataset", "LumaModel", "LumaModelConfig", "AnnealingCallback",
+           "compute_metrics", "evaluate", "predict"]

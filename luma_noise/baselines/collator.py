@@ -1,0 +1,113 @@
+"""`LumaCollator`: rows of LUMA as `load_dataset` returns them -> the model's input tensors.
+
+The same per-example functions (`inputs.py`) serve two paths that give identical tensors:
+- raw: the collator decodes images and audio and embeds texts batch by batch (texts are
+  memoised, so BERT runs once per text per process);
+- cached: `featurize_dataset` runs them once through `datasets`' `map`, cached on disk under
+  a fingerprint of (dataset, mode, modalities, text model); the collator then only stacks.
+"""
+
+import hashlib
+import json
+
+from . import inputs
+
+# model input name -> the modality it encodes
+INPUT_NAMES = {"image": "pixel_values", "audio": "audio_features", "text": "text_embeddings"}
+ALL_MODALITIES = ("image", "audio", "text")
+
+
+def check_modalities(modalities) -> tuple:
+    modalities = tuple(modalities)
+    bad = [m for m in modalities if m not in ALL_MODALITIES]
+    if bad or not modalities or len(set(modalities)) != len(modalities):
+        raise ValueError(f"modalities must be distinct names among {ALL_MODALITIES}, got {modalities!r}")
+    return tuple(m for m in ALL_MODALITIES if m in modalities)  # canonical order: image, audio, text
+
+
+class LumaCollator:
+    """Collate LUMA rows into `{"pixel_values", "audio_features", "text_embeddings", "labels"}`.
+
+    pixel_values (B, 3, 32, 32), audio_features (B, 1, 128, 128), text_embeddings (B, D)
+    float32; labels (B,) int64 (the `label` column). Only the `modalities` asked for are
+    built. text_model: Hub id or local folder of the BERT used for text embeddings (needed
+    when "text" is among the modalities and the rows carry raw text). mode: "fixed" or
+    "faithful" audio (see `inputs`). Rows already holding an input (from
+    `featurize_dataset`) are only stacked.
+    """
+
+    def __init__(self, text_model: str | None = "bert-base-uncased", mode: str = "fixed",
+                 modalities=ALL_MODALITIES, text_revision: str | None = None):
+        self.mode = inputs.check_mode(mode)
+        self.modalities = check_modalities(modalities)
+        if "text" in self.modalities and not text_model:
+            raise ValueError("text_model is needed for the text modality (a Hub id or a local folder)")
+        self.text_model, self.text_revision = text_model, text_revision
+        self.embedder = inputs.TextEmbedder(text_model, text_revision) if "text" in self.modalities else None
+
+    def featurize(self, batch: dict, modalities=None) -> dict:
+        """Columns of model inputs (lists of tensors) for a `datasets` batch (dict of lists),
+        for `modalities` (default: the collator's)."""
+        modalities = self.modalities if modalities is None else modalities
+        out = {}
+        if "image" in modalities:
+            out["pixel_values"] = [inputs.image_tensor(x) for x in batch["image"]]
+        if "audio" in modalities:
+            out["audio_features"] = [inputs.audio_tensor(x, self.mode) for x in batch["audio"]]
+        if "text" in modalities:
+            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            out["text_embeddings"] = self.embedder([(r["text"], inputs.class_word(r)) for r in rows])
+        return out
+
+    def __call__(self, rows: list) -> dict:
+        import torch
+
+        batch = {key: [row[key] for row in rows] for key in rows[0]}
+        missing = [m for m in self.modalities if INPUT_NAMES[m] not in batch]
+        if missing:
+            batch.update(self.featurize(batch, missing))
+        out = {INPUT_NAMES[m]: torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in batch[INPUT_NAMES[m]]])
+               for m in self.modalities}
+        out["labels"] = torch.as_tensor(batch["label"], dtype=torch.int64)
+        return out
+
+
+def _input_features(modalities, text_dim: int):
+    import datasets
+
+    specs = {"image": datasets.Array3D((3, 32, 32), "float32"),
+             "audio": datasets.Array3D((1, inputs.N_MELS, inputs.FRAMES), "float32"),
+             "text": datasets.Sequence(datasets.Value("float32"), length=text_dim)}
+    return {INPUT_NAMES[m]: specs[m] for m in modalities}
+
+
+def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num_proc: int | None = None):
+    """`dataset` with the model inputs as columns (label and conflict_modality kept), cached.
+
+    A prepared `Dataset` is mapped once and cached by `datasets` under a fingerprint of the
+    dataset, the mode, the modalities and the text model; a streaming `IterableDataset` is
+    returned as it is (the collator featurises each batch, memoising text embeddings).
+    Returns a Dataset in torch format.
+    """
+    import datasets
+
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset
+    keep = [c for c in ("label", "conflict_modality") if c in dataset.column_names]
+    key = json.dumps([dataset._fingerprint, collator.mode, collator.modalities, collator.text_model,
+                      collator.text_revision, "baselines-inputs-1"])
+    features = dict(dataset.features.copy())
+    features = datasets.Features({**{c: features[c] for c in keep}, **_input_features(collator.modalities,
+                                                                                      _text_dim(collator))})
+    mapped = dataset.map(collator.featurize, batched=True, batch_size=batch_size, num_proc=num_proc,
+                         remove_columns=[c for c in dataset.column_names if c not in keep], features=features,
+                         new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc="model inputs")
+    return mapped.with_format("torch")
+
+
+def _text_dim(collator: LumaCollator) -> int:
+    if collator.embedder is None:
+        return 0
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(collator.text_model, revision=collator.text_revision).hidden_size)

@@ -1,0 +1,146 @@
+"""Model inputs from LUMA's raw columns: image tensors, mel spectrograms, text embeddings.
+
+- image: (3, 32, 32) float32, pixels in [0, 1] normalised per channel with the paper's
+  mean and std (BASELINES.md §1); no augmentation.
+- audio: (1, 128, 128) float32 mel spectrogram (mel bands × frames; n_fft 400, hop 200,
+  128 HTK mel bands, centred with reflect padding: torchaudio's defaults). Computed with
+  `torch.stft` and `transformers.audio_utils.mel_filter_bank` (not torchaudio, whose wheels
+  pin torch). `fixed` mode resamples the clip from its true rate to 16 kHz, takes the log
+  power in dB, standardises it over the clip's frames, then crops or zero-pads the time axis
+  to 128 frames (1.6 s). `faithful` mode reproduces the reference: the clip's samples at an
+  assumed 16 kHz, raw power, zero-padded to 128 frames (longer clips are cut to 128 frames so
+  that batches stack; the reference's crop cut mel bands instead, BASELINES.md §6 defect 7).
+- text: (768,) float32 for bert-base: BERT's last hidden state averaged over the tokens, the
+  class word masked first (`luma_noise.features`). One text per BERT call, so an embedding
+  never depends on which texts share its batch (padding changes floating-point sums).
+"""
+
+import functools
+import io
+
+import numpy as np
+
+from .. import features as deep
+from ..classes import CLASSES
+
+IMAGE_MEAN = (0.51, 0.49, 0.44)
+IMAGE_STD = (0.27, 0.26, 0.28)
+SAMPLE_RATE = 16_000  # Hz, what the spectrogram assumes
+N_FFT, HOP, N_MELS, FRAMES = 400, 200, 128, 128
+MODES = ("fixed", "faithful")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def image_tensor(image):
+    """(3, 32, 32) float32 torch tensor of a PIL image or (H, W, 3) uint8 array."""
+    import torch
+
+    pixels = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.float32) / 255.0
+    mean, std = np.asarray(IMAGE_MEAN, np.float32), np.asarray(IMAGE_STD, np.float32)
+    return torch.from_numpy(((pixels - mean) / std).transpose(2, 0, 1).copy())
+
+
+def decode_audio(audio) -> tuple:
+    """(float32 mono samples in [-1, 1], sample rate in Hz) of an `audio` cell.
+
+    Accepts what `datasets` gives: a decoded `{"array", "sampling_rate"}` dict, or the
+    undecoded `{"bytes", "path"}` struct (datasets >= 4 without torchcodec, `decode=False`).
+    """
+    if isinstance(audio, dict) and audio.get("array") is not None:
+        samples, rate = np.asarray(audio["array"], dtype=np.float32), int(audio["sampling_rate"])
+    elif isinstance(audio, dict) and (audio.get("bytes") or audio.get("path")):
+        import soundfile
+
+        source = io.BytesIO(audio["bytes"]) if audio.get("bytes") else audio["path"]
+        samples, rate = soundfile.read(source, dtype="float32", always_2d=False)
+    else:
+        raise ValueError(f"an audio cell must be a dict with 'array' and 'sampling_rate' or with 'bytes', "
+                         f"got {type(audio).__name__}")
+    return (samples.mean(axis=1) if samples.ndim == 2 else samples), rate
+
+
+@functools.cache
+def _mel_filters():
+    """(201, 128) float32 HTK mel filter bank, 0-8 kHz, no normalisation (torchaudio's defaults)."""
+    import torch
+    from transformers.audio_utils import mel_filter_bank
+
+    bank = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS, min_frequency=0.0,
+                           max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm=None, mel_scale="htk")
+    return torch.from_numpy(bank.astype(np.float32))
+
+
+def mel_power(samples: np.ndarray):
+    """(128, frames) float32 mel power spectrogram of mono samples taken at 16 kHz."""
+    import torch
+
+    wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    if wave.numel() <= N_FFT // 2:  # reflect padding needs more samples than the half window
+        wave = torch.nn.functional.pad(wave, (0, N_FFT // 2 + 1 - wave.numel()))
+    spec = torch.stft(wave, N_FFT, hop_length=HOP, window=torch.hann_window(N_FFT), center=True,
+                      pad_mode="reflect", return_complex=True).abs().pow(2)
+    return _mel_filters().T @ spec
+
+
+def _fit_frames(spec):
+    """Crop or zero-pad the time (last) axis to FRAMES."""
+    import torch
+
+    spec = spec[:, :FRAMES]
+    return torch.nn.functional.pad(spec, (0, FRAMES - spec.shape[1]))
+
+
+def audio_tensor(audio, mode: str = "fixed"):
+    """(1, 128, 128) float32 torch tensor of an `audio` cell (see the module docstring)."""
+    samples, rate = decode_audio(audio)
+    if mode == "faithful":
+        return _fit_frames(mel_power(samples))[None]
+    if rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        g = np.gcd(rate, SAMPLE_RATE)
+        samples = resample_poly(samples, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    log_power = 10.0 * mel_power(samples).clamp(min=1e-10).log10()
+    standard = (log_power - log_power.mean()) / (log_power.std(correction=0) + 1e-5)
+    return _fit_frames(standard)[None]
+
+
+def class_word(row: dict) -> str:
+    """The class word to mask in a row's text: its original class under label noise."""
+    label = row.get("original_label", row["label"])
+    return CLASSES[label] if isinstance(label, (int, np.integer)) else str(label)
+
+
+class TextEmbedder:
+    """Mean BERT embeddings of (text, class word) pairs, memoised per text in memory.
+
+    text_model: Hub id or local folder of a BERT-like encoder (`from_pretrained`).
+    Embeddings are (D,) float32 torch tensors; each text runs alone through the model
+    (`luma_noise.features`' masking and pooling), on CPU.
+    """
+
+    def __init__(self, text_model: str, revision: str | None = None):
+        self.text_model, self.revision = text_model, revision
+        self._memo = {}
+        self._loaded = None
+
+    def __call__(self, pairs) -> list:
+        import torch
+
+        missing = [p for p in dict.fromkeys(pairs) if p not in self._memo]
+        if missing:
+            if self._loaded is None:
+                self._loaded = deep._load("text", self.text_model, self.revision)
+            tokenizer, model = self._loaded
+            with torch.no_grad():
+                for pair in missing:
+                    self._memo[pair] = deep._embed_texts([pair], tokenizer, model, torch.device("cpu"))[0].float()
+        return [self._memo[p] for p in pairs]
+
+    def __getstate__(self):  # DataLoader workers and datasets' fingerprinting pickle the collator
+        return {"text_model": self.text_model, "revision": self.revision, "_memo": {}, "_loaded": None}
