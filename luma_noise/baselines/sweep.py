@@ -1,0 +1,188 @@
+"""`sweep`: the paper's experiment in one command, every config and seed through `train`.
+
+    python -m luma_noise.baselines sweep --output-dir runs/ [--configs clean low_diversity ...]
+           [--seeds 42 43 44] [--set FIELD=VALUE ...] [--mirror M] [train options]
+
+Each (config, seed) is one `run_training` call into `runs/<folder>/seed-<n>/` (folder: the
+config name, or `sample_noise-image` for `sample_noise:image`, see `runs.parse_variant`). Runs
+go seed by seed (every config for the first seed, then the next), so a partial sweep already
+gives a one-seed report. All runs share one datasets cache, so each config is prepared once and
+its text embeddings computed once. A run with `sweep.json` (written when it finished, with the
+options it ran with) is skipped; one without is resumed by `run_training`, which does not
+retrain the models it already finished. One progress bar covers the whole sweep.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .runs import parse_variant
+
+DEFAULT_CONFIGS = ("clean", "low_diversity", "sample_noise", "label_noise_0.1", "label_noise_0.2",
+                   "label_noise_0.3", "label_noise_0.4", "label_noise_0.5", "conflict")
+DONE = "sweep.json"
+TRAIN_DEFAULTS = {  # the contract's run_training keywords a sweep passes through
+    "methods": ("mcd", "de", "rcml"), "modalities": ("image", "audio", "text", "multimodal"),
+    "mode": "fixed", "text_model": "bert-base-uncased", "max_epochs": 300, "ensemble_size": 10,
+    "mc_samples": 100, "batch_size": 128, "device": "auto",
+}
+
+
+def _set_value(item: str) -> tuple:
+    """FIELD=VALUE, VALUE as JSON (`3`, `true`, `["KeyboardNoise"]`), else the plain string."""
+    field, sep, text = item.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"{item!r}: expected FIELD=VALUE")
+    try:
+        return field, json.loads(text)
+    except json.JSONDecodeError:
+        return field, text
+
+
+def add_parser(subparsers):
+    """Register `sweep` on an argparse subparsers object (used by `luma baselines` too)."""
+    parser = subparsers.add_parser("sweep", help="train every config and seed into runs/<config>/seed-<n>/",
+                                   description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output-dir", required=True, help="root folder of the runs")
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), metavar="CONFIG[:MODALITY]",
+                        help="named configs; sample_noise:image (or image+audio) noises only those modalities")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44], help="training seeds, one run each")
+    parser.add_argument("--set", dest="fields", action="append", type=_set_value, default=[], metavar="FIELD=VALUE",
+                        help="LUMA config field for every run (VALUE as JSON, else a string); overrides a :MODALITY")
+    parser.add_argument("--mirror", help="local folder or http(s) URL of a LUMA mirror")
+    parser.add_argument("--cache-dir", help="datasets cache shared by every run (default: the datasets default)")
+    train = parser.add_argument_group("train options (passed to every run)")
+    train.add_argument("--methods", nargs="+", default=list(TRAIN_DEFAULTS["methods"]), choices=TRAIN_DEFAULTS["methods"])
+    train.add_argument("--modalities", nargs="+", default=list(TRAIN_DEFAULTS["modalities"]), choices=TRAIN_DEFAULTS["modalities"])
+    train.add_argument("--mode", default="fixed", choices=("fixed", "faithful"))
+    train.add_argument("--text-model", default=TRAIN_DEFAULTS["text_model"], help="Hub id or local folder")
+    for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
+        train.add_argument(f"--{name.replace('_', '-')}", type=int, default=TRAIN_DEFAULTS[name])
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    train = {k: getattr(args, k) for k in TRAIN_DEFAULTS}
+    try:
+        summary = run_sweep(args.output_dir, args.configs, args.seeds, dict(args.fields), mirror=args.mirror,
+                            cache_dir=args.cache_dir, **train)
+    except ValueError as err:
+        print(f"sweep: {err}", file=sys.stderr)
+        return 2
+    minutes = summary["seconds"] / 60
+    print(f"sweep: {summary['runs']} runs ({summary['skipped']} already finished, {summary['trained']} trained) "
+          f"in {minutes:.1f} min under {args.output_dir}\n"
+          f"next: python -m luma_noise.baselines report {args.output_dir} --output-dir report/")
+    return 0
+
+
+def plan(output_dir, configs, seeds, fields=None) -> list:
+    """[(config, run fields, run folder)] in run order; ValueError naming every bad config or field."""
+    from ..builder import LumaConfig
+    from ..options import NAMED_CONFIGS, check_field_names
+
+    problems, variants = [], []
+    for spec in configs:
+        try:
+            variants.append(parse_variant(spec))
+        except ValueError as err:
+            problems.append(str(err))
+    try:
+        check_field_names(LumaConfig, fields or {})
+    except ValueError as err:
+        problems.append(f"--set: {err}")
+    if problems:
+        raise ValueError("\n".join(problems))
+    if len({folder for _, _, folder in variants}) != len(variants):
+        raise ValueError(f"a config is named twice in {list(configs)}")
+    for config, own, _ in variants:
+        merged = {**own, **(fields or {})}
+        try:  # every value checked before the first run starts
+            LumaConfig(name=config, **{**NAMED_CONFIGS[config], **merged})
+        except (ValueError, TypeError) as err:
+            problems.append(f"{config}: {err}")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return [(config, {**own, **(fields or {})}, Path(output_dir) / folder / f"seed-{seed}")
+            for seed in seeds for config, own, folder in variants]
+
+
+def _record(config, fields, seed, mirror, train) -> dict:
+    """What a finished run ran with, as stored in its sweep.json (JSON-normalised)."""
+    return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **train}))
+
+
+def _finished(run_dir: Path, record: dict) -> bool:
+    """True if run_dir finished with these options; ValueError if it finished with others."""
+    done = run_dir / DONE
+    if not done.is_file():
+        return False
+    before = json.loads(done.read_text())
+    if before != record:
+        differ = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k))
+        raise ValueError(f"{run_dir} finished with other options ({', '.join(differ)} differ); "
+                         f"use another --output-dir or remove that folder")
+    return True
+
+
+def models_per_run(methods, modalities) -> int:
+    """Models one run trains: each method on each modality, RCML on the fusion only (the protocol)."""
+    return sum(1 for m in methods for mod in modalities if m != "rcml" or mod == "multimodal")
+
+
+def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=None, *, mirror=None,
+              cache_dir=None, on_event=None, show_progress=True, **train) -> dict:
+    """Train every (config, seed) not finished yet; returns {"runs", "skipped", "trained", "seconds"}.
+
+    `train`: run_training keywords (TRAIN_DEFAULTS). `on_event(event)` sees every progress
+    event of run_training after the display (an exception from it stops the sweep: the run
+    stays unfinished and the next sweep resumes it).
+    """
+    from .train import run_training  # the train command's entry point (contract)
+
+    train = {**TRAIN_DEFAULTS, **train}
+    todo = plan(output_dir, configs, seeds, fields)
+    per_run = max(1, models_per_run(train["methods"], train["modalities"]))
+    finished = [_finished(d, _record(c, f, int(d.name.split("-", 1)[1]), mirror, train)) for c, f, d in todo]
+    start, skipped = time.monotonic(), sum(finished)
+    bar = tqdm(total=len(todo) * per_run, initial=skipped * per_run, unit="model", disable=not show_progress,
+               desc=f"sweep {skipped}/{len(todo)} runs", bar_format="{desc} |{bar}| {n:.1f}/{total} models "
+               "[{elapsed}<{remaining}] {postfix}")
+    try:
+        for index, ((config, run_fields, run_dir), done) in enumerate(zip(todo, finished)):
+            if done:
+                continue
+            seed = int(run_dir.name.split("-", 1)[1])
+            base, models = sum(finished) * per_run, set()
+
+            def progress(event, base=base, models=models, label=f"{run_dir.parent.name}/{run_dir.name}"):
+                if "finished" in event:
+                    models.add(event["finished"])
+                    bar.n = base + min(len(models), per_run)
+                elif "epoch" in event:
+                    fraction = min(1.0, event["epoch"] / max(1, event.get("max_epochs") or 1))
+                    bar.n = base + min(len(models) + fraction, per_run)
+                    bar.set_postfix_str(f"{label} {event.get('run', '')} epoch {event['epoch']}/{event.get('max_epochs')}",
+                                        refresh=False)
+                bar.refresh()
+                if on_event is not None:
+                    on_event(event)
+
+            run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed,),
+                         progress=progress, cache_dir=cache_dir, **train)
+            (run_dir / DONE).write_text(json.dumps(_record(config, run_fields, seed, mirror, train), indent=1))
+            finished[index] = True
+            bar.n = sum(finished) * per_run
+            bar.set_description_str(f"sweep {sum(finished)}/{len(todo)} runs")
+            bar.refresh()
+    finally:
+        bar.close()
+    return {"runs": len(todo), "skipped": skipped, "trained": sum(finished) - skipped,
+            "seconds": time.monotonic() - start}
+

@@ -1,0 +1,111 @@
+"""`sweep`: every config and seed into runs/<folder>/seed-<n>/, finished runs skipped, an
+interrupted run resumed, one progress display; first against a stand-in `run_training` that
+follows the contract (fast, exact counts), then end to end with the real one on the fixture mirror."""
+
+import argparse
+import json
+import sys
+import types
+
+import pytest
+
+from luma_noise.baselines import report, sweep
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _fake_training(calls):
+    """A run_training that follows the contract: 2 epochs per model, resumable per model."""
+    def run_training(config_name, output_dir, *, fields=None, mirror=None, methods=(), modalities=(),
+                     seeds=(42,), progress=None, cache_dir=None, max_epochs=2, **_):
+        from pathlib import Path
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        results = []
+        for method in methods:
+            for modality in modalities:
+                if method == "rcml" and modality != "multimodal":
+                    continue
+                name = f"{method}-{modality}-seed{seeds[0]}"
+                if not (out / f"{name}.done").exists():
+                    calls.append((config_name, name))
+                    for epoch in range(1, max_epochs + 1):
+                        progress({"run": name, "epoch": epoch, "max_epochs": max_epochs})
+                    (out / f"{name}.done").write_text("")
+                    progress({"finished": name})
+                results.append({"method": method, "modality": modality, "seed": seeds[0], "accuracy": 0.5,
+                                "aleatoric": 1.0, "epistemic": 0.5, "ood_auroc": 0.5})
+        data = {"config": config_name, "fields": fields, "mode": "fixed", "results": results}
+        (out / "results.json").write_text(json.dumps(data))
+        return data
+    return run_training
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    calls = []
+    module = types.ModuleType("luma_noise.baselines.train")
+    module.run_training = _fake_training(calls)
+    monkeypatch.setitem(sys.modules, "luma_noise.baselines.train", module)
+    return calls
+
+
+OPTIONS = dict(methods=("mcd", "rcml"), modalities=("image", "multimodal"), max_epochs=2, show_progress=False)
+
+
+def test_skips_finished_and_resumes_interrupted_runs(tmp_path, fake_train):
+    configs, seeds = ["clean", "sample_noise:image"], [42, 43]
+
+    def stop_at_second_run(event):  # killed after the first model of the second run finished
+        if event.get("finished") == "mcd-image-seed42" and len(fake_train) == 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        sweep.run_sweep(tmp_path, configs, seeds, on_event=stop_at_second_run, **OPTIONS)
+    assert (tmp_path / "clean/seed-42/sweep.json").is_file()
+    assert not (tmp_path / "sample_noise-image/seed-42/sweep.json").exists()
+    del fake_train[:]
+    summary = sweep.run_sweep(tmp_path, configs, seeds, **OPTIONS)
+    assert summary["skipped"] == 1 and summary["trained"] == 3 and summary["runs"] == 4
+    # resumed: the interrupted run trains only its two unfinished models; the finished run not at all
+    assert [c for c in fake_train if c[0] == "sample_noise" and c[1].endswith("seed42")] == [
+        ("sample_noise", "mcd-multimodal-seed42"), ("sample_noise", "rcml-multimodal-seed42")]
+    assert ("clean", "mcd-image-seed42") not in fake_train
+    done = json.loads((tmp_path / "sample_noise-image/seed-43/sweep.json").read_text())
+    assert done["fields"] == {"audio_noise_ratio": 0.0, "text_noise_ratio": 0.0} and done["seed"] == 43
+    del fake_train[:]
+    assert sweep.run_sweep(tmp_path, configs, seeds, **OPTIONS)["trained"] == 0 and fake_train == []
+    # a finished run asked for with other options is an error, not a silent mix
+    with pytest.raises(ValueError, match="max_epochs"):
+        sweep.run_sweep(tmp_path, configs, seeds, **{**OPTIONS, "max_epochs": 3})
+
+
+def test_command_line_progress_and_report(tmp_path, fake_train, capsys):
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers()
+    sweep.add_parser(subparsers)
+    report.add_parser(subparsers)
+    args = parser.parse_args(["sweep", "--output-dir", str(tmp_path / "runs"), "--configs", "clean", "conflict",
+                              "--seeds", "1", "--methods", "mcd", "--modalities", "image", "--max-epochs", "2",
+                              "--set", "image_severity=2"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert "2 runs (0 already finished, 2 trained)" in captured.out
+    assert "sweep 2/2 runs" in captured.err and "conflict/seed-1 mcd-image-seed1 epoch 2/2" in captured.err
+    assert json.loads((tmp_path / "runs/conflict/seed-1/results.json").read_text())["fields"] == {"image_severity": 2}
+    args = parser.parse_args(["report", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "report")])
+    assert args.func(args) == 0
+    assert "`conflict{image_severity=2}`" in (tmp_path / "report/report.md").read_text()
+
+
+def test_bad_configs_and_fields_all_named_before_training(tmp_path, fake_train, capsys):
+    parser = argparse.ArgumentParser()
+    sweep.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["sweep", "--output-dir", str(tmp_path), "--configs", "clean", "noisy", "conflict:image",
+                              "--set", "colour=1"])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "unknown config 'noisy'" in err and "'conflict:image'" in err and "['colour']" in err
+    assert fake_train == [] and not any(tmp_path.iterdir())
