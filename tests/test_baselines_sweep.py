@@ -7,6 +7,7 @@ import json
 import sys
 import types
 
+import pandas as pd
 import pytest
 
 from luma_noise.baselines import report, sweep
@@ -98,6 +99,9 @@ def test_command_line_progress_and_report(tmp_path, fake_train, capsys):
     args = parser.parse_args(["report", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "report")])
     assert args.func(args) == 0
     assert "`conflict{image_severity=2}`" in (tmp_path / "report/report.md").read_text()
+    table = pd.read_csv(tmp_path / "report/results.csv")  # changes against clean{image_severity=2}
+    change = table[(table.variant == "conflict{image_severity=2}") & (table.measure == "aleatoric_rel_change")]
+    assert change.value.tolist() == [0.0]
 
 
 def test_bad_configs_and_fields_all_named_before_training(tmp_path, fake_train, capsys):

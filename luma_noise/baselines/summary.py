@@ -1,8 +1,9 @@
 """Per-seed measures in long form and their mean ± std over seeds, beside the paper's values.
 
-Changes against `clean` are paired by seed (variant seed s minus clean seed s); a variant seed
-without a clean run of the same seed is compared with the mean of the clean seeds. Standard
-deviations are sample standard deviations over seeds (ddof = 1; NaN for one seed).
+Changes are against `clean` (with the same extra fields if such a run exists), paired by
+seed (variant seed s minus clean seed s); a variant seed without a clean run of the same seed
+is compared with the mean of the clean seeds. Standard deviations are sample standard
+deviations over seeds (ddof = 1; NaN for one seed).
 """
 
 import numpy as np
@@ -42,11 +43,14 @@ def per_seed(runs: pd.DataFrame) -> pd.DataFrame:
     """Long form (variant, method, modality, seed, measure, value) of the metrics and the changes."""
     metrics = [m for m in METRICS + OPTIONAL_METRICS if runs[m].notna().any()]
     long = runs.melt(id_vars=KEYS, value_vars=metrics, var_name="measure").dropna(subset=["value"])
-    clean = runs[runs.variant == "clean"].set_index(["method", "modality", "seed"])
-    clean_mean = clean.groupby(level=["method", "modality"])[list(METRICS)].mean()
+    references = {v: reference_of(v, set(runs.variant)) for v in set(runs.variant)}
     changes = []
-    for row in runs[runs.variant != "clean"].itertuples(index=False):
-        model = (row.method, row.modality)
+    for row in runs.itertuples(index=False):
+        model, reference = (row.method, row.modality), references[row.variant]
+        if reference is None:
+            continue
+        clean = runs[runs.variant == reference].set_index(["method", "modality", "seed"])
+        clean_mean = clean.groupby(level=["method", "modality"])[list(METRICS)].mean()
         if model not in clean_mean.index:
             continue
         ref = clean.loc[(*model, row.seed)] if (*model, row.seed) in clean.index else clean_mean.loc[model]
@@ -55,6 +59,19 @@ def per_seed(runs: pd.DataFrame) -> pd.DataFrame:
             changes.append({**{k: getattr(row, k) for k in KEYS}, "measure": measure,
                             "value": value / ref[metric] if relative else value})
     return pd.concat([long, pd.DataFrame(changes, columns=[*KEYS, "measure", "value"])], ignore_index=True)
+
+
+def reference_of(variant: str, variants) -> "str | None":
+    """The clean variant a variant's changes are measured against: `clean` with the same extra
+    fields (`clean{image_severity=2}` for `label_noise_0.3{image_severity=2}`) if present, else
+    `clean`; None for a clean variant itself or when no clean run exists."""
+    base, brace, extra = variant.partition("{")
+    if base == "clean":
+        return None
+    for candidate in ("clean" + brace + extra, "clean"):
+        if candidate in variants:
+            return candidate
+    return None
 
 
 def summarise(long: pd.DataFrame) -> pd.DataFrame:
