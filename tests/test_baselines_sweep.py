@@ -113,3 +113,47 @@ def test_bad_configs_and_fields_all_named_before_training(tmp_path, fake_train, 
     err = capsys.readouterr().err
     assert "unknown config 'noisy'" in err and "'conflict:image'" in err and "['colour']" in err
     assert fake_train == [] and not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def tiny_text_model(tmp_path_factory):
+    from tiny_models import save_tiny_models
+
+    return save_tiny_models(tmp_path_factory.mktemp("models"))["text"]
+
+
+def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_text_model):
+    """Two configs x two seeds with the real run_training: killed in the second run, resumed,
+    then skipped; the report reads the result (conflict analysis included)."""
+    pytest.importorskip("luma_noise.baselines.train")  # helper A's module (issue 7)
+    runs_dir = tmp_path / "runs"
+    options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "rcml"), modalities=("text", "multimodal"),
+                   text_model=tiny_text_model, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
+                   device="cpu", show_progress=False)
+    finished = []
+
+    def kill_in_second_run(event):  # run order: clean/seed-42, conflict/seed-42, ...; 3 models a run
+        if "finished" in event:
+            finished.append(event["finished"])
+            if len(finished) == 4:
+                raise Interrupted
+
+    with pytest.raises(Interrupted):
+        sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], on_event=kill_in_second_run, **options)
+    assert (runs_dir / "clean/seed-42/sweep.json").is_file() and not (runs_dir / "conflict/seed-42/sweep.json").exists()
+    events = []
+    summary = sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], on_event=events.append, **options)
+    assert (summary["skipped"], summary["trained"]) == (1, 3)
+    # the model finished before the kill is not trained again
+    assert not [e for e in events if e.get("run") == finished[-1] and "epoch" in e]
+    for folder in ("clean/seed-42", "clean/seed-43", "conflict/seed-42", "conflict/seed-43"):
+        results = json.loads((runs_dir / folder / "results.json").read_text())["results"]
+        assert sorted((r["method"], r["modality"]) for r in results) == [
+            ("mcd", "multimodal"), ("mcd", "text"), ("rcml", "multimodal")]
+        assert all(0 <= r["accuracy"] <= 1 and r["aleatoric"] >= 0 for r in results)
+    assert sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], **options)["trained"] == 0
+    out = tmp_path / "report"
+    report.write_report([runs_dir], out)
+    table = pd.read_csv(out / "results.csv")
+    assert set(table[table.measure == "conflict_epistemic_auroc"].variant) == {"conflict"}
+    assert (out / "selective-conflict.png").is_file() and (out / "figure10.png").is_file()
