@@ -194,8 +194,11 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _plans(self, upstream, dl_manager, audio_url, source_id):
         """The rows of each split, after diversity sampling, label noise and conflict."""
         config = self.config
-        read_audio = lambda rows: [self._decode_wav(f) for f in self._fetch(dl_manager, audio_url(rows))]  # noqa: E731
-        feature_source = uncertainty.FeatureSource(config, upstream, read_audio, source_id)
+        # Features are cached by content under the builder's cache root (`cache_dir=`), so a
+        # fresh cache_dir computes them again; `source_id` is not needed for the keys.
+        cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
+        feature_source = uncertainty.FeatureSource(
+            config, upstream, lambda rows: self._fetch(dl_manager, audio_url(rows)), self._decode_wav, cache)
         plans = {
             "train": (uncertainty.diversity_train_plan(upstream, config, feature_source) if options.uses_diversity(config)
                       else published_plan(upstream, "train", config.seed)),
@@ -220,6 +223,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         return dl_manager.download(urls)
 
     def _decode_wav(self, path):
+        """(float32 mono samples, sample rate) of one wav file, for feature extraction."""
         with open(path, "rb") as f:
             return audio.decode_wav(f.read())
 

@@ -8,9 +8,10 @@ so a Hub id, a mirror or a local folder all work the same way:
   `scipy.signal.resample_poly`; feature = mean of the last hidden state over the
   frames that cover real samples (padding frames excluded). D = 1,024 for "large".
 - text: BERT (default `bert-base-uncased`); every whole word whose Porter stem equals
-  the class word's is replaced by the tokenizer's mask token first (see
-  `mask_label_words`), so features describe the context rather than the label;
-  feature = mean of the last hidden state over non-padding tokens. D = 768.
+  the class word's, and the class word's irregular plurals, are replaced by the
+  tokenizer's mask token first (see `mask_label_words`), so features describe the
+  context rather than the label; feature = mean of the last hidden state over
+  non-padding tokens. D = 768.
 - image: the paper fine-tuned VGG-11, which `transformers` does not provide. We use
   `microsoft/resnet-18` (AutoModel + AutoImageProcessor): like VGG-11 an ImageNet-
   trained CNN of similar depth and cost, and among the smallest image backbones in
@@ -20,37 +21,62 @@ so a Hub id, a mirror or a local folder all work the same way:
   Images go through the image processor's PIL backend even when torchvision is
   installed, so the features (and the cache) do not depend on that optional package.
 
-`cached_features` stores results under `default_cache_dir()`, keyed by modality,
-model id, revision and a caller-chosen key for the items.
+Items of similar size (audio seconds, text characters) share a batch, so padding stays
+small; a row's features do not depend on its batch (means over real frames and tokens
+only; Wav2Vec 2.0 models that cannot mask padding only batch clips of equal length).
+
+`cached_features` caches one feature row per item, keyed by a digest of the item's
+content (`content_key`), under `default_cache_dir()`: any seed, config or split reuses
+every row already computed, and only missing rows are extracted.
 
 torch and transformers are imported inside the functions that need them: the dataset
 script imports `luma_noise` for every config, and most configs never extract features.
 """
 
-import collections
 import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
+import sys
 import tempfile
+import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_IDS = {
     "image": "microsoft/resnet-18",
     "audio": "facebook/wav2vec2-large-960h-lv60-self",
     "text": "bert-base-uncased",
 }
-# Bump when the way features are computed changes: old cache files are then ignored.
-_CACHE_VERSION = 1
-# How often `cached_features` computed features ("computed") or read them ("loaded");
-# tests read it to see whether a computation happened.
-CACHE_EVENTS: collections.Counter = collections.Counter()
+# Bump when the way features are computed changes: old cache folders are then ignored.
+_CACHE_VERSION = 2
+# Computed rows are written to the cache in files of this many rows, so a killed
+# extraction (hours on real data) keeps what it finished.
+_FILE_ROWS = 4096
+# A temporary file untouched for this long belongs to a killed write: it is removed.
+_STALE_TMP_S = 3600
+# Batches timed before the estimate of the time left is shown (after one untimed warm-up batch).
+_TIMED_BATCHES = 2
+
+# Plurals of LUMA's class words that the Porter stemmer does not bring back to the class
+# word's stem (checked over all 50 class words in tests/test_features.py); "-s"/"-es"/"-ies"
+# plurals of the others stem like their singular.
+IRREGULAR_PLURALS = {
+    "man": ("men",),
+    "woman": ("women",),
+    "mouse": ("mice",),
+    "wolf": ("wolves",),
+    "bus": ("buses", "busses"),
+}
 
 _WORD = re.compile(r"[^\W\d_]+")  # runs of letters: "horse's" -> "horse", "s"
 
@@ -68,28 +94,46 @@ def _stem(word: str) -> str:
 
 
 def mask_label_words(text: str, label: str, mask_token: str) -> str:
-    """`text` with every whole word whose Porter stem equals `label`'s replaced by `mask_token`.
+    """`text` with every whole word that names `label` replaced by `mask_token`.
 
-    Case-insensitive; words are maximal runs of letters, so "woman" is kept for "man",
-    while "Horse", "horses" and "horse's" are masked for "horse". Only what the stemmer
-    relates is masked: irregular forms are kept ("mice" for "mouse", "men" for "man"),
-    and so is "buses" for "bus" (Porter stems them "buse" and "bu"); derived words with
-    the same stem are masked ("training" for "train").
+    A word names the label when its Porter stem equals the label's or it is one of the
+    label's IRREGULAR_PLURALS. Case-insensitive; words are maximal runs of letters, so
+    "woman" and "women" are kept for "man", while "Horse", "horses" and "horse's" are
+    masked for "horse", "men" for "man", "mice" for "mouse". Derived words with the same
+    stem are masked too ("training" for "train").
     """
     target = _stem(label)
-    return _WORD.sub(lambda m: mask_token if _stem(m.group()) == target else m.group(), text)
+    irregular = set(IRREGULAR_PLURALS.get(label.lower(), ()))
+
+    def mask(match):
+        word = match.group()
+        return mask_token if _stem(word) == target or word.lower() in irregular else word
+
+    return _WORD.sub(mask, text)
 
 
-def default_cache_dir() -> Path:
-    """`<datasets cache>/luma_features`, the datasets cache being $HF_DATASETS_CACHE,
-    else $HF_HOME/datasets, else ~/.cache/huggingface/datasets (as `datasets` resolves it)."""
-    if os.environ.get("HF_DATASETS_CACHE"):
-        base = Path(os.environ["HF_DATASETS_CACHE"])
-    elif os.environ.get("HF_HOME"):
-        base = Path(os.environ["HF_HOME"]) / "datasets"
-    else:
-        base = Path.home() / ".cache" / "huggingface" / "datasets"
-    return base.expanduser() / "luma_features"
+def default_cache_dir(cache_root=None) -> Path:
+    """`<cache_root>/luma_features`; `cache_root` defaults to the datasets cache as
+    `datasets.config` resolves it ($HF_DATASETS_CACHE, else $HF_HOME/datasets, else
+    $XDG_CACHE_HOME/huggingface/datasets, else ~/.cache/huggingface/datasets)."""
+    if cache_root is None:
+        import datasets
+
+        cache_root = datasets.config.HF_DATASETS_CACHE
+    return Path(cache_root).expanduser() / "luma_features"
+
+
+def content_key(*parts) -> bytes:
+    """16-byte BLAKE2b digest of `parts` (bytes, or str encoded as UTF-8), each length-prefixed
+    so that ("ab", "c") and ("a", "bc") differ. Cache keys of single items:
+    image `content_key(str(shape), pixels.tobytes())`, audio `content_key(wav file bytes)`,
+    text `content_key(text, class word)` (the class word decides what is masked)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else bytes(part)
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
 
 
 def _check_modality(modality: str) -> None:
@@ -127,47 +171,170 @@ def _pooled(outputs):
     return pooled.flatten(1)
 
 
-def _embed_images(images, processor, model, device):
-    """images: list of (H, W, 3) uint8 arrays -> (B, D) tensor."""
+def _image_inputs(images, processor, model, device):
+    """images: list of (H, W, 3) uint8 arrays -> model keyword arguments on `device`."""
     inputs = processor(images=list(images), return_tensors="pt", input_data_format="channels_last")
-    return _pooled(model(pixel_values=inputs["pixel_values"].to(device)))
+    return {"pixel_values": inputs["pixel_values"].to(device)}
 
 
-def _embed_audio(clips, processor, model, device):
-    """clips: list of (float samples, sample_rate) -> (B, D) tensor, mean over real frames."""
-    import torch
+def _embed_images(inputs, model):
+    return _pooled(model(**inputs))
+
+
+def _mono_at(samples, rate: int, target: int) -> np.ndarray:
+    """One clip as 1-D float32 at `target` Hz (stereo (frames, channels) averaged to mono)."""
     from scipy.signal import resample_poly
 
+    wave = np.asarray(samples, dtype=np.float32)
+    wave = wave.mean(axis=1) if wave.ndim == 2 else wave
+    if int(rate) != target:
+        g = np.gcd(int(rate), target)
+        wave = resample_poly(wave, target // g, int(rate) // g).astype(np.float32)
+    return wave
+
+
+def _pads_exactly(processor, model) -> bool:
+    """Whether zero padding leaves a Wav2Vec 2.0 model's outputs over real frames unchanged:
+    only with an attention mask and a layer-norm feature encoder (a group-norm encoder, as in
+    wav2vec2-base, normalises over time, padding included, and takes no attention mask)."""
+    return bool(getattr(processor, "return_attention_mask", False)) and \
+        getattr(model.config, "feat_extract_norm", "layer") == "layer"
+
+
+def _audio_inputs(clips, processor, model, device):
+    """clips: list of (float samples, sample_rate) -> list of (positions in the batch, model
+    keyword arguments on `device`, frames (B,) covering real samples): one entry, or one per
+    distinct length when padding would change the outputs (see `_pads_exactly`)."""
+    import torch
+
     target = int(processor.sampling_rate)
-    waves = []
-    for samples, rate in clips:
-        wave = np.asarray(samples, dtype=np.float32)
-        wave = wave.mean(axis=1) if wave.ndim == 2 else wave  # (frames, channels) -> mono
-        if int(rate) != target:
-            g = np.gcd(int(rate), target)
-            wave = resample_poly(wave, target // g, int(rate) // g).astype(np.float32)
-        waves.append(wave)
-    frames = model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waves], device=device))
+    waves = [_mono_at(samples, rate, target) for samples, rate in clips]
+    lengths = np.array([len(w) for w in waves])
+    frames = model._get_feat_extract_output_lengths(torch.tensor(lengths))
     if (frames < 1).any():
-        short = min(len(w) for w in waves)
-        raise ValueError(f"an audio clip has {short} samples at {target} Hz after resampling, "
+        raise ValueError(f"an audio clip has {lengths.min()} samples at {target} Hz after resampling, "
                          "too short for one model frame")
-    inputs = processor(waves, sampling_rate=target, padding=True, return_tensors="pt")
-    hidden = model(**{k: v.to(device) for k, v in inputs.items()}).last_hidden_state
-    valid = (torch.arange(hidden.shape[1], device=device)[None, :] < frames[:, None]).to(hidden.dtype)
-    return (hidden * valid[..., None]).sum(dim=1) / valid.sum(dim=1, keepdim=True).clamp(min=1)
+    groups = [np.arange(len(waves))] if _pads_exactly(processor, model) else \
+        [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+    out = []
+    for group in groups:
+        inputs = processor([waves[i] for i in group], sampling_rate=target, padding=True, return_tensors="pt")
+        out.append((group, {k: v.to(device) for k, v in inputs.items()}, frames[group].to(device)))
+    return out
 
 
-def _embed_texts(pairs, tokenizer, model, device):
-    """pairs: list of (text, label word) -> (B, D) tensor, mean over non-padding tokens."""
+def _embed_audio(inputs, model):
+    """Mean of the last hidden state over the frames that cover real samples, per group."""
+    import torch
+
+    rows, pieces = [], []
+    for group, kwargs, frames in inputs:
+        hidden = model(**kwargs).last_hidden_state
+        valid = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(hidden.dtype)
+        pieces.append((hidden * valid[..., None]).sum(dim=1) / valid.sum(dim=1, keepdim=True).clamp(min=1))
+        rows.append(torch.as_tensor(group))
+    order = torch.argsort(torch.cat(rows)).to(pieces[0].device)
+    return torch.cat(pieces)[order]
+
+
+def _text_inputs(pairs, tokenizer, model, device):
+    """pairs: list of (text, label word) -> model keyword arguments on `device` (label masked)."""
     texts = [mask_label_words(text, label, tokenizer.mask_token) for text, label in pairs]
-    inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(device)
+    return dict(tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(device))
+
+
+def _embed_texts(inputs, model):
+    """Mean of the last hidden state over non-padding tokens."""
     hidden = model(**inputs).last_hidden_state
     mask = inputs["attention_mask"].to(hidden.dtype)[..., None]
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
 
-_EMBED = {"image": _embed_images, "audio": _embed_audio, "text": _embed_texts}
+# modality -> (preprocessing of a batch of items, forward pass + pooling)
+_STEPS = {"image": (_image_inputs, _embed_images), "audio": (_audio_inputs, _embed_audio),
+          "text": (_text_inputs, _embed_texts)}
+
+
+def item_size(modality: str, item) -> float | None:
+    """Size that decides batching: audio seconds, text characters, None for images (fixed size)."""
+    if modality == "audio":
+        samples, rate = item
+        return len(samples) / float(rate)
+    return len(item[0]) if modality == "text" else None
+
+
+class Extractor:
+    """One modality's feature model, loaded on first use and then kept (one load per build).
+
+    model_id: Hub id or local folder (defaults in DEFAULT_MODEL_IDS); revision: Hub branch,
+    tag or commit (pin a commit for reproducible features); batch_size: items per forward
+    pass; device: default CUDA when available, else CPU. The model moves to the device
+    once; each batch is preprocessed on the CPU and moved once.
+    """
+
+    def __init__(self, modality: str, model_id: str, revision: str | None = None, batch_size: int = 32, device=None):
+        _check_modality(modality)
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.modality, self.model_id, self.revision = modality, model_id, revision
+        self.batch_size, self.device = int(batch_size), device
+        self._loaded = None
+
+    def load(self):
+        """(preprocessor, model on the device, device), loading them the first time."""
+        if self._loaded is None:
+            device = _resolve_device(self.device)
+            processor, model = _load(self.modality, self.model_id, self.revision)
+            self._loaded = (processor, model.to(device), device)
+        return self._loaded
+
+    def plan(self, positions, sizes=None) -> list:
+        """`positions` cut into batches: sorted by size when sizes are given, so that similar
+        sizes share a batch; batches in a fixed shuffled order, so the first ones are typical
+        of the whole (the time estimate and the progress bar's rate rely on it)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if sizes is not None:
+            positions = positions[np.argsort(np.asarray(sizes, dtype=np.float64), kind="stable")]
+        batches = [positions[i:i + self.batch_size] for i in range(0, len(positions), self.batch_size)]
+        return [batches[i] for i in np.random.default_rng(0).permutation(len(batches))]
+
+    def run(self, items, batches):
+        """Yield (positions (B,), features (B, D) float32) per batch; `items[i]` is read only
+        for the batch that holds i, so a lazy sequence keeps one batch in memory."""
+        import torch
+
+        processor, model, device = self.load()
+        prepare, embed = _STEPS[self.modality]
+        with torch.inference_mode():
+            for positions in batches:
+                inputs = prepare([items[i] for i in positions], processor, model, device)
+                yield positions, embed(inputs, model).float().cpu().numpy()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _with_progress(extractor: Extractor, results, total: int, progress: bool):
+    """Pass `results` through, with a tqdm bar and, once a warm-up batch and `_TIMED_BATCHES`
+    timed batches are done, one line with the item count, device and estimated time left."""
+    with tqdm(total=total, desc=f"{extractor.modality} features", unit="item", disable=not progress) as bar:
+        timed_from, timed_items = None, 0
+        for index, (positions, rows) in enumerate(results):
+            bar.update(len(positions))
+            if index == 0:
+                timed_from = time.perf_counter()  # the first batch also loads the model: not timed
+            else:
+                timed_items += len(positions)
+            if index == _TIMED_BATCHES and bar.n < total:
+                per_item = (time.perf_counter() - timed_from) / timed_items
+                message = (f"{extractor.modality} features: {total} items with {extractor.model_id} on "
+                           f"{extractor.load()[2]}, {per_item * 1e3:.0f} ms per item, about "
+                           f"{_duration(per_item * (total - bar.n))} left")
+                bar.write(message, file=sys.stderr) if progress else logger.info(message)
+            yield positions, rows
 
 
 def extract_features(modality: str, items, model_id: str, revision: str | None = None, batch_size: int = 32,
@@ -177,48 +344,81 @@ def extract_features(modality: str, items, model_id: str, revision: str | None =
     modality: "image" (items: (H, W, 3) uint8 arrays, e.g. 32x32 CIFAR/EDM images),
     "audio" (items: (float32 samples in [-1, 1], sample rate in Hz) pairs; stereo as
     (frames, channels) is averaged to mono) or "text" (items: (text, class word) pairs;
-    the class word is masked, see `mask_label_words`). model_id: Hub id or local folder
-    (defaults in DEFAULT_MODEL_IDS); revision: Hub branch, tag or commit (pin a commit
-    for reproducible features). Runs in batches of `batch_size` under `torch.no_grad()`
-    on `device` (default: CUDA when available, else CPU), with a tqdm bar if `progress`.
+    the class word is masked, see `mask_label_words`). See `Extractor` for the other
+    arguments. Runs under `torch.inference_mode()`, with a tqdm bar if `progress`.
     """
-    import torch
-
-    _check_modality(modality)
+    extractor = Extractor(modality, model_id, revision, batch_size, device)
     items = list(items)
     if not items:
         raise ValueError(f"no {modality} items to extract features from")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    device = _resolve_device(device)
-    processor, model = _load(modality, model_id, revision)
-    model.to(device)
-    rows = []
-    with torch.no_grad(), tqdm(total=len(items), desc=f"{modality} features", unit="item", disable=not progress) as bar:
-        for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
-            rows.append(_EMBED[modality](batch, processor, model, device).float().cpu().numpy())
-            bar.update(len(batch))
-    return np.concatenate(rows).astype(np.float32, copy=False)
+    sizes = None if modality == "image" else [item_size(modality, item) for item in items]
+    out = None
+    for positions, rows in _with_progress(extractor, extractor.run(items, extractor.plan(range(len(items)), sizes)),
+                                          len(items), progress):
+        if out is None:
+            out = np.empty((len(items), rows.shape[1]), dtype=np.float32)
+        out[positions] = rows
+    return out
 
 
-def cache_path(modality: str, items_key: str, model_id: str, revision: str | None, cache_dir) -> Path:
-    """The cache file for these features: `<cache_dir>/<modality>-<hash>.npy`.
+class FeatureCache:
+    """Feature rows of single items, keyed by content digest, for one (modality, model, revision).
 
-    The hash covers the cache format version, modality, model id, revision and
-    `items_key`, so changing any of them selects a different file.
+    Folder `<cache_dir>/<modality>-<hash of version, modality, model id, revision>/`, holding
+    `.npz` files of `keys` (n, 16) uint8 digests and `features` (n, D) float32. Files are
+    written whole (temporary file, then an atomic rename) and never changed, so concurrent
+    builds can share the folder. A local folder as model_id is keyed by its path, not its
+    contents: change `revision` after replacing the weights.
     """
-    key = json.dumps([_CACHE_VERSION, modality, model_id, revision, items_key])
-    return Path(cache_dir) / f"{modality}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.npy"
+
+    def __init__(self, cache_dir, modality: str, model_id: str, revision: str | None):
+        _check_modality(modality)
+        key = json.dumps([_CACHE_VERSION, modality, model_id, revision])
+        self.folder = Path(cache_dir) / f"{modality}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
+        _remove_stale_temporaries(Path(cache_dir))
+        _remove_stale_temporaries(self.folder)
+
+    def read(self, keys) -> dict:
+        """{key: (D,) float32 row} for the keys of the set `keys` that are cached."""
+        found = {}
+        for path in sorted(self.folder.glob("*.npz")):
+            try:
+                with np.load(path) as data:
+                    stored = [k.tobytes() for k in data["keys"]]
+                    hits = [i for i, k in enumerate(stored) if k in keys]
+                    if hits:
+                        rows = data["features"][hits]
+                        found.update(zip((stored[i] for i in hits), rows))
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # e.g. cut short by a full disk
+                warnings.warn(f"unreadable feature cache file {path} ({err}); removing it, its features "
+                              "are computed again", stacklevel=2)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return found
+
+    def write(self, keys: list, features: np.ndarray) -> None:
+        """Store (n, D) `features` of the n 16-byte `keys`."""
+        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        name = hashlib.blake2b(key_array.tobytes(), digest_size=16).hexdigest()
+        _save_atomically(self.folder / f"{name}.npz", keys=key_array, features=features.astype(np.float32))
 
 
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    """Write `array` to `path` so readers see the old file or the whole new one, never a part."""
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete `.*.tmp` files in `folder` not written to for `_STALE_TMP_S` (a killed write's)."""
+    cutoff = time.time() - _STALE_TMP_S
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
+def _save_atomically(path: Path, **arrays) -> None:
+    """Write `arrays` as an .npz at `path` so readers see no file or the whole file, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic within one file system, hence the temp file in the same folder
@@ -228,30 +428,38 @@ def _save_atomically(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def cached_features(modality: str, items_key: str, items_fn, model_id: str, revision: str | None = None,
-                    cache_dir=None, **extract_kwargs) -> np.ndarray:
-    """`extract_features(modality, items_fn(), model_id, revision, **extract_kwargs)`, computed once.
+def cached_features(keys, items, extractor: Extractor, cache_dir, size_of=None, progress: bool = True) -> np.ndarray:
+    """Features of every item, (N, D) float32, extracting only items whose key is not cached.
 
-    items_key: a string that identifies the items and their order (e.g. the source
-    revision and split file): the same key must always mean the same items.
-    items_fn: called with no arguments, only when the features are not cached.
-    cache_dir: default `default_cache_dir()`. A local folder as model_id is keyed by its
-    path, not its contents: change `revision` or `items_key` after replacing the weights.
-    Concurrent builds may both compute; each writes atomically, so the file stays whole.
-    Returns (N, D) float32. Counts "computed"/"loaded" in CACHE_EVENTS.
+    keys: N 16-byte digests (`content_key`), the same key always meaning the same content.
+    items: sequence of N items as `extract_features` takes them, indexed only at positions
+    to compute, one batch at a time (it may read and decode lazily). size_of(i): optional
+    size of item i (see `item_size`) for batching; called for positions to compute only.
+    Items with equal keys are computed once. Computed rows are cached every `_FILE_ROWS`.
     """
-    _check_modality(modality)
-    path = cache_path(modality, items_key, model_id, revision, cache_dir or default_cache_dir())
-    try:
-        features = np.load(path)
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, EOFError) as err:  # e.g. a file cut short by a full disk
-        warnings.warn(f"unreadable feature cache {path} ({err}); computing the features again", stacklevel=2)
-    else:
-        CACHE_EVENTS["loaded"] += 1
-        return features
-    features = extract_features(modality, items_fn(), model_id, revision, **extract_kwargs)
-    _save_atomically(path, features)
-    CACHE_EVENTS["computed"] += 1
-    return features
+    keys = [bytes(k) for k in keys]
+    if not keys:
+        raise ValueError(f"no {extractor.modality} items to extract features from")
+    cache = FeatureCache(cache_dir, extractor.modality, extractor.model_id, extractor.revision)
+    table = cache.read(set(keys))
+    first = {}
+    for position, key in enumerate(keys):
+        if key not in table:
+            first.setdefault(key, position)
+    todo = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    logger.info("%s features: %d of %d items cached, %d to compute", extractor.modality,
+                len(keys) - len(todo), len(keys), len(todo))
+    if len(todo):
+        sizes = None if size_of is None else [size_of(i) for i in todo]
+        pending_keys, pending_rows, done = [], [], 0
+        results = extractor.run(items, extractor.plan(todo, sizes))
+        for positions, rows in _with_progress(extractor, results, len(todo), progress):
+            pending_keys += [keys[i] for i in positions]
+            pending_rows.append(rows)
+            done += len(positions)
+            if len(pending_keys) >= _FILE_ROWS or done == len(todo):
+                block = np.concatenate(pending_rows)
+                cache.write(pending_keys, block)
+                table.update(zip(pending_keys, block))
+                pending_keys, pending_rows = [], []
+    return np.stack([table[k] for k in keys]).astype(np.float32, copy=False)

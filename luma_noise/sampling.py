@@ -89,12 +89,12 @@ def _row_sq(features: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", features, features)
 
 
-def _pairwise_distances(features: np.ndarray) -> np.ndarray:
-    features = _centred(features)
-    sq = _row_sq(features)
-    out = np.sqrt(_squared_distances(features, features, sq, sq))
-    np.fill_diagonal(out, 0.0)
-    return out
+def _mean_pairwise_distance(features: np.ndarray, sq: np.ndarray, draw: np.ndarray) -> float:
+    """Mean Euclidean distance over ordered pairs i != j of the rows `draw` of centred `features`."""
+    part = features[draw]
+    distance = np.sqrt(_squared_distances(part, part, sq[draw], sq[draw]))
+    np.fill_diagonal(distance, 0.0)
+    return distance.sum(dtype=np.float64) / max(len(draw) * (len(draw) - 1), 1)
 
 
 def _sample_one_class(features, n: int, compactness: float, num_sampling: int, rng) -> np.ndarray:
@@ -105,8 +105,11 @@ def _sample_one_class(features, n: int, compactness: float, num_sampling: int, r
     # (num_sampling, N) matrix gives all repetitions at once.
     keys = log_w + rng.gumbel(size=(num_sampling, len(features)))
     draws = np.sort(np.argpartition(-keys, n - 1, axis=1)[:, :n], axis=1)
-    distance = _pairwise_distances(features)
-    spread = distance[draws[:, :, None], draws[:, None, :]].sum(axis=(1, 2), dtype=np.float64) / max(n * (n - 1), 1)
+    # Distances among each draw's n rows only: (n, n) per draw instead of the class's
+    # (N, N) matrix (881 MiB at N = 10,000 candidates).
+    centred = _centred(features)
+    sq = _row_sq(centred)
+    spread = [_mean_pairwise_distance(centred, sq, draw) for draw in draws]
     return draws[int(np.argmax(spread))]
 
 

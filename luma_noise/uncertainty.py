@@ -2,15 +2,14 @@
 
 These variants change which rows an example holds or which label it carries, never the
 content of a row; they run in `_split_generators`, before any example is yielded.
-Deep features come from a `FeatureSource`, computed once per (modality, model, rows,
-upstream) and cached on disk.
+Deep features come from a `FeatureSource`, computed once per (modality, model, row content)
+and cached on disk.
 """
 
 import dataclasses
-import hashlib
-import json
 
 import numpy as np
+import soundfile
 
 from . import features as deep
 from . import sampling
@@ -19,43 +18,68 @@ from .plan import SplitPlan, Upstream, align
 from .rng import derive_rng
 
 
+class _LazyRows:
+    """A read-only sequence whose item i is `get(i)`, computed when asked for."""
+
+    def __init__(self, n: int, get):
+        self._n, self._get = n, get
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        return self._get(int(i))
+
+
 @dataclasses.dataclass
 class FeatureSource:
-    """Deep features of upstream rows.
+    """Deep features of upstream rows, cached per row by content (`features.cached_features`),
+    so any seed, config or split reuses the rows already computed.
 
-    read_audio(rows) -> list of (float32 samples, sample rate) for datalist rows;
-    source_id names the upstream (mirror or revision) so another source gets other cache files.
+    audio_files(rows) -> local paths of those datalist rows' wav files; decode_wav(path) ->
+    (float32 samples, sample rate); cache_dir: the feature cache folder. Each modality's
+    model is loaded at most once per FeatureSource (one per build), and only if a row is missing.
     """
 
     config: object
     upstream: Upstream
-    read_audio: object
-    source_id: str
+    audio_files: object
+    decode_wav: object
+    cache_dir: object
+    extractors: dict = dataclasses.field(default_factory=dict)
+
+    def extractor(self, modality: str) -> deep.Extractor:
+        if modality not in self.extractors:
+            model_id = getattr(self.config, f"{modality}_feature_model")
+            revision = getattr(self.config, f"{modality}_feature_revision", None)
+            self.extractors[modality] = deep.Extractor(modality, model_id, revision)
+        return self.extractors[modality]
 
     def __call__(self, modality: str, frame: str, rows: np.ndarray) -> np.ndarray:
         """(len(rows), D) float32 features of `rows` of the modality's table (`frame`: "train"
-        or "test" picks the image frame)."""
+        or "test" picks the image frame). Keys: image pixels, wav file bytes, text and the
+        class word it is masked with."""
         rows = np.asarray(rows, dtype=np.int64)
-        content = hashlib.sha256(rows.tobytes())
         if modality == "image":
-            content.update(self.upstream.image_frame(frame).images[rows].tobytes())
+            images = self.upstream.image_frame(frame).images
+            keys = [deep.content_key(str(images.shape[1:]), images[r].tobytes()) for r in rows]
+            items, size_of = _LazyRows(len(rows), lambda i: images[rows[i]]), None
         elif modality == "text":
-            content.update("\0".join(self.upstream.text["text"].to_numpy()[rows]).encode("utf-8"))
+            texts = self.upstream.text["text"].to_numpy()[rows]
+            labels = self.upstream.text["label"].to_numpy()[rows]
+            keys = [deep.content_key(text, label) for text, label in zip(texts, labels)]
+            items, size_of = list(zip(texts, labels)), lambda i: len(texts[i])
         else:
-            content.update("\0".join(self.upstream.audio["path"].to_numpy()[rows]).encode("utf-8"))
-        key = json.dumps([self.source_id, modality, frame, content.hexdigest()])
-        config = self.config
-        return deep.cached_features(
-            modality, key, lambda: self._items(modality, frame, rows),
-            getattr(config, f"{modality}_feature_model"), config.feature_revision, config.feature_cache_dir)
+            paths = list(self.audio_files(rows))
+            keys = [deep.content_key(_read(path)) for path in paths]
+            items = _LazyRows(len(paths), lambda i: self.decode_wav(paths[i]))
+            size_of = lambda i: soundfile.info(paths[i]).duration  # noqa: E731 (header only)
+        return deep.cached_features(keys, items, self.extractor(modality), self.cache_dir, size_of)
 
-    def _items(self, modality: str, frame: str, rows: np.ndarray) -> list:
-        if modality == "image":
-            return list(self.upstream.image_frame(frame).images[rows])
-        if modality == "audio":
-            return self.read_audio(rows)
-        texts = self.upstream.text["text"].to_numpy()[rows]
-        return list(zip(texts, self.upstream.text["label"].to_numpy()[rows]))  # the label word gets masked
+
+def _read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def diversity_pool(upstream: Upstream, modality: str, include_edm: bool) -> np.ndarray:

@@ -1,32 +1,73 @@
-"""Tests for luma_noise.features on tiny random checkpoints, offline."""
+"""Tests for luma_noise.features (and the feature source of luma_noise.uncertainty) on tiny
+random checkpoints, offline."""
 
-import shutil
+import os
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.stem import PorterStemmer
 from scipy.signal import resample_poly
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
+from helpers import load
 from luma_noise import features
+from luma_noise.classes import CLASSES
 from luma_noise.features import (
-    CACHE_EVENTS,
-    cache_path,
+    IRREGULAR_PLURALS,
+    Extractor,
+    FeatureCache,
     cached_features,
+    content_key,
     default_cache_dir,
     extract_features,
     mask_label_words,
 )
+from luma_noise.uncertainty import FeatureSource
 from tiny_models import AUDIO_DIM, AUDIO_RATE, IMAGE_DIM, TEXT_DIM, save_tiny_models
 
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
     return save_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def group_norm_audio_model(tmp_path_factory):
+    """A tiny Wav2Vec 2.0 with a group-norm feature encoder and no attention mask (as wav2vec2-base)."""
+    folder = tmp_path_factory.mktemp("group-norm-audio")
+    torch.manual_seed(1)
+    config = Wav2Vec2Config(
+        hidden_size=AUDIO_DIM, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="group", do_stable_layer_norm=False, mask_time_prob=0.0,
+    )
+    Wav2Vec2Model(config).eval().save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=AUDIO_RATE, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=False).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Modalities whose model `features._load` loaded, in order."""
+    calls = []
+    real = features._load
+
+    def counting(modality, model_id, revision):
+        calls.append(modality)
+        return real(modality, model_id, revision)
+
+    monkeypatch.setattr(features, "_load", counting)
+    return calls
 
 
 def _images(n, seed=0):
@@ -53,9 +94,11 @@ TEXTS = [("a horse runs on the field", "horse"), ("the man sits near a woman", "
     ("the man and the woman", "man", "the [MASK] and the woman"),
     ("a manly snowman", "man", "a manly snowman"),
     ("trains and training", "train", "[MASK] and [MASK]"),
-    ("two mice", "mouse", "two mice"),  # irregular plural: the stemmer does not relate them
-    ("men", "man", "men"),
-    ("buses", "bus", "buses"),  # Porter: "buses" -> "buse", "bus" -> "bu"
+    ("two mice", "mouse", "two [MASK]"),
+    ("Men and women", "man", "[MASK] and women"),
+    ("women and men", "woman", "[MASK] and men"),
+    ("the wolves' den", "wolf", "the [MASK]' den"),
+    ("buses and a bus", "bus", "[MASK] and a [MASK]"),
     ("roses and a rose", "roses", "[MASK] and a [MASK]"),
     ("", "horse", ""),
 ])
@@ -63,15 +106,34 @@ def test_mask_label_words(text, label, expected):
     assert mask_label_words(text, label, "[MASK]") == expected
 
 
-_WORDS = ["horse", "horses", "Horse", "man", "woman", "men", "train", "training", "bus", "a", "the", "snowman"]
+def _regular_plural(word):
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word[:-1] + "ies" if word.endswith("y") and word[-2] not in "aeiou" else word + "s"
+
+
+@pytest.mark.parametrize("label", CLASSES)
+def test_every_class_word_and_its_plurals_are_masked(label):
+    singular = "rose" if label == "roses" else label  # the one class word that is a plural
+    plurals = (_regular_plural(singular),) + IRREGULAR_PLURALS.get(label, ())
+    text = " ".join((label, label.capitalize(), singular) + plurals)
+    assert set(mask_label_words(text, label, "<m>").split()) == {"<m>"}
+
+
+_WORDS = ["horse", "horses", "Horse", "man", "woman", "men", "women", "train", "training", "bus", "buses", "a",
+          "the", "snowman", "mice", "mouse"]
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.sampled_from(_WORDS), max_size=8), st.sampled_from(["horse", "man", "train", "bus"]),
+@given(st.lists(st.sampled_from(_WORDS), max_size=8), st.sampled_from(["horse", "man", "train", "bus", "mouse"]),
        st.sampled_from([" ", ", ", "; "]))
 def test_masking_is_word_by_word(words, label, separator):
     stem = PorterStemmer().stem
-    expected = separator.join("<m>" if stem(w.lower()) == stem(label) else w for w in words)
+
+    def named(word):
+        return stem(word.lower()) == stem(label) or word.lower() in IRREGULAR_PLURALS.get(label, ())
+
+    expected = separator.join("<m>" if named(w) else w for w in words)
     assert mask_label_words(separator.join(words), label, "<m>") == expected
 
 
@@ -86,9 +148,48 @@ def test_shapes_determinism_and_batch_size(models, modality, items, dim):
     assert first.shape == (len(items), dim) and first.dtype == np.float32
     again = extract_features(modality, items, models[modality], batch_size=2, progress=False)
     np.testing.assert_array_equal(first, again)
-    # Padding is excluded from the means, so batching does not change a row's features.
+    # Padding is excluded from the means, so neither the batch nor the order changes a row.
     one_by_one = extract_features(modality, items, models[modality], batch_size=1, progress=False, device="cpu")
     np.testing.assert_allclose(one_by_one, first, rtol=1e-4, atol=1e-5)
+    reversed_order = extract_features(modality, items[::-1], models[modality], batch_size=3, progress=False)
+    np.testing.assert_allclose(reversed_order[::-1], first, rtol=1e-4, atol=1e-5)
+
+
+def test_group_norm_audio_model_is_batched_by_equal_length_only(group_norm_audio_model):
+    # Without an attention mask, a padded clip's features change: such models batch equal lengths.
+    rng = np.random.default_rng(5)
+    clips = [(rng.uniform(-0.5, 0.5, size=n).astype(np.float32), AUDIO_RATE) for n in (3000, 8000, 3000, 5000)]
+    batched = extract_features("audio", clips, group_norm_audio_model, batch_size=4, progress=False)
+    single = extract_features("audio", clips, group_norm_audio_model, batch_size=1, progress=False)
+    np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models):
+    clips = _clips() * 3  # 12 clips, 4 distinct durations
+    sizes = [features.item_size("audio", clip) for clip in clips]
+    extractor = Extractor("audio", models["audio"], batch_size=3)
+    batches = extractor.plan(range(len(clips)), sizes)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(12))
+    assert all(len({sizes[i] for i in batch}) == 1 for batch in batches)  # 3 copies of each duration
+
+    read = []
+
+    class Lazy:
+        def __len__(self):
+            return len(clips)
+
+        def __getitem__(self, i):
+            read.append(i)
+            return clips[i]
+
+    for count, (positions, rows) in enumerate(extractor.run(Lazy(), batches), 1):
+        assert len(read) == 3 * count and sorted(read[-3:]) == sorted(positions.tolist())
+
+
+def test_time_estimate_is_shown_before_most_of_the_work(models, capsys):
+    extract_features("image", _images(40), models["image"], batch_size=4)
+    err = capsys.readouterr().err
+    assert "image features: 40 items with" in err and "on cpu" in err and "left" in err
 
 
 def test_audio_is_resampled_to_the_extractor_rate(models):
@@ -105,6 +206,9 @@ def test_text_label_word_is_masked_before_encoding(models):
     unmasked = extract_features("text", [("a horse runs", "dog")], models["text"], progress=False)
     np.testing.assert_allclose(masked, by_hand, atol=1e-6)
     assert not np.allclose(masked, unmasked)
+    men = extract_features("text", [("two men", "man")], models["text"], progress=False)
+    np.testing.assert_allclose(men, extract_features("text", [("two [MASK]", "dog")], models["text"], progress=False),
+                               atol=1e-6)
 
 
 def test_extract_features_rejects_bad_input(models):
@@ -112,59 +216,8 @@ def test_extract_features_rejects_bad_input(models):
         extract_features("video", _images(1), models["image"])
     with pytest.raises(ValueError, match="no image items"):
         extract_features("image", [], models["image"])
-
-
-# ---------------------------------------------------------------- cache
-
-
-class CountingItems:
-    def __init__(self, items):
-        self.items, self.calls = items, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.items
-
-
-def test_cache_reuses_and_invalidates(models, tmp_path):
-    items = CountingItems(_images(3))
-    CACHE_EVENTS.clear()
-    first = cached_features("image", "train:v1", items, models["image"], None, tmp_path, progress=False)
-    again = cached_features("image", "train:v1", items, models["image"], None, tmp_path, progress=False)
-    np.testing.assert_array_equal(first, again)
-    assert (CACHE_EVENTS["computed"], CACHE_EVENTS["loaded"], items.calls) == (1, 1, 1)
-    np.testing.assert_array_equal(first, extract_features("image", items.items, models["image"], progress=False))
-
-    other_model = shutil.copytree(models["image"], tmp_path / "copy-of-image-model")
-    cached_features("image", "train:v1", items, str(other_model), None, tmp_path, progress=False)
-    cached_features("image", "train:v2", items, models["image"], None, tmp_path, progress=False)
-    assert (CACHE_EVENTS["computed"], items.calls) == (3, 3)
-    assert len(list(tmp_path.glob("image-*.npy"))) == 3
-
-
-def test_cache_path_depends_on_every_key_part(tmp_path):
-    base = ("image", "k", "m", None, tmp_path)
-    paths = {cache_path(*base), cache_path("audio", *base[1:]), cache_path("image", "k2", *base[2:]),
-             cache_path("image", "k", "m2", None, tmp_path), cache_path("image", "k", "m", "abc123", tmp_path)}
-    assert len(paths) == 5 and cache_path(*base) == cache_path(*base)
-
-
-def test_failed_computation_leaves_nothing(tmp_path):
-    def broken():
-        raise RuntimeError("source unreadable")
-
-    with pytest.raises(RuntimeError):
-        cached_features("image", "k", broken, "unused", None, tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_unreadable_cache_file_is_recomputed(monkeypatch, tmp_path):
-    monkeypatch.setattr(features, "extract_features", lambda *args, **kwargs: np.ones((2, 3), dtype=np.float32))
-    path = cache_path("text", "k", "m", None, tmp_path)
-    path.write_bytes(b"\x93NUMPY truncated")
-    with pytest.warns(UserWarning, match="unreadable feature cache"):
-        np.testing.assert_array_equal(cached_features("text", "k", list, "m", None, tmp_path), np.ones((2, 3)))
-    np.testing.assert_array_equal(np.load(path), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="batch_size"):
+        Extractor("image", models["image"], batch_size=0)
 
 
 def test_too_short_audio_is_reported(models):
@@ -172,36 +225,141 @@ def test_too_short_audio_is_reported(models):
         extract_features("audio", [(np.zeros(10, dtype=np.float32), AUDIO_RATE)], models["audio"], progress=False)
 
 
-def test_default_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
-    assert default_cache_dir() == tmp_path / "luma_features"
-    monkeypatch.delenv("HF_DATASETS_CACHE")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    assert default_cache_dir() == tmp_path / "hf" / "datasets" / "luma_features"
+# ---------------------------------------------------------------- cache
 
 
-def test_concurrent_threads_write_one_whole_file(monkeypatch, tmp_path):
+class CountingItems:
+    """A sequence that records which positions were read."""
+
+    def __init__(self, items):
+        self.items, self.read = items, []
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.read.append(int(i))
+        return self.items[i]
+
+
+def _image_keys(images):
+    return [content_key(str(im.shape), im.tobytes()) for im in images]
+
+
+def test_cache_is_per_item_and_computes_only_missing_rows(models, tmp_path, loads):
+    images = _images(9)
+    keys = _image_keys(images)
+    first = CountingItems(images[:6])
+    got = cached_features(keys[:6], first, Extractor("image", models["image"]), tmp_path, progress=False)
+    assert sorted(first.read) == list(range(6))
+    # Other rows in another order (another seed or split): only the three new ones are computed.
+    order = [8, 2, 7, 0, 6, 5]
+    second = CountingItems([images[i] for i in order])
+    again = cached_features([keys[i] for i in order], second, Extractor("image", models["image"]), tmp_path,
+                            progress=False)
+    assert sorted(second.read) == [0, 2, 4]
+    np.testing.assert_array_equal(again[[1, 3, 5]], got[[2, 0, 5]])
+    direct = extract_features("image", [images[i] for i in order], models["image"], progress=False)
+    np.testing.assert_allclose(again, direct, rtol=1e-5, atol=1e-6)
+    # Everything cached: no item read, no model loaded.
+    loads.clear()
+    third = CountingItems(images)
+    cached_features(keys, third, Extractor("image", models["image"]), tmp_path, progress=False)
+    assert third.read == [] and loads == []
+
+
+def test_cache_depends_on_model_and_revision(tmp_path):
+    folders = {FeatureCache(tmp_path, "image", "m", None).folder, FeatureCache(tmp_path, "audio", "m", None).folder,
+               FeatureCache(tmp_path, "image", "m2", None).folder, FeatureCache(tmp_path, "image", "m", "abc").folder}
+    assert len(folders) == 4 and FeatureCache(tmp_path, "image", "m", None).folder in folders
+
+
+def test_content_key_separates_parts():
+    assert content_key("ab", "c") != content_key("a", "bc") != content_key("abc")
+    assert content_key("horse", "horse") != content_key("horse", "man")  # text keys include the masked word
+    assert content_key(b"x") == content_key("x") and len(content_key(b"")) == 16
+
+
+def test_duplicate_items_are_computed_once(models, tmp_path):
+    images = _images(2)
+    items = CountingItems([images[0], images[1], images[0]])
+    got = cached_features(_image_keys(items.items), items, Extractor("image", models["image"]), tmp_path,
+                          progress=False)
+    assert sorted(items.read) == [0, 1]
+    np.testing.assert_array_equal(got[0], got[2])
+
+
+def test_failed_computation_leaves_nothing(models, tmp_path):
+    class Broken:
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            raise RuntimeError("source unreadable")
+
+    with pytest.raises(RuntimeError):
+        cached_features([content_key("k")], Broken(), Extractor("image", models["image"]), tmp_path, progress=False)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_unreadable_cache_file_is_removed_and_recomputed(models, tmp_path):
+    images = _images(2)
+    extractor = Extractor("image", models["image"])
+    good = cached_features(_image_keys(images), images, extractor, tmp_path, progress=False)
+    (stored,) = FeatureCache(tmp_path, "image", models["image"], None).folder.glob("*.npz")
+    stored.write_bytes(stored.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable feature cache file"):
+        again = cached_features(_image_keys(images), CountingItems(images), extractor, tmp_path, progress=False)
+    np.testing.assert_allclose(again, good, rtol=1e-6)
+    assert np.load(stored)["features"].shape == (2, IMAGE_DIM)
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    folder = FeatureCache(tmp_path, "image", "m", None).folder
+    folder.mkdir(parents=True)
+    stale, fresh, old_layout = folder / ".x.npz.1.tmp", folder / ".y.npz.2.tmp", tmp_path / ".image-k.npy.3.tmp"
+    for path in (stale, fresh, old_layout):
+        path.write_bytes(b"partial")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(old_layout, (hours_ago, hours_ago))
+    FeatureCache(tmp_path, "image", "m", None)
+    assert not stale.exists() and not old_layout.exists() and fresh.exists()
+
+
+def test_default_cache_dir_follows_datasets_config(monkeypatch, tmp_path):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "ds")
+    assert default_cache_dir() == tmp_path / "ds" / "luma_features"
+    assert default_cache_dir(str(tmp_path / "root")) == tmp_path / "root" / "luma_features"
+
+
+def test_default_cache_dir_honours_xdg_cache_home(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_DATASETS_CACHE")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run([sys.executable, "-c", "from luma_noise.features import default_cache_dir; "
+                          "print(default_cache_dir())"], env=env, capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()) == tmp_path / "xdg" / "huggingface" / "datasets" / "luma_features"
+
+
+def test_concurrent_threads_write_one_whole_file(tmp_path):
     big = np.arange(2_000_000, dtype=np.float32).reshape(-1, 100)
+    keys = [content_key(str(i)) for i in range(len(big))]
     start = threading.Barrier(4)
 
-    def slow_extract(modality, items, model_id, revision, **kwargs):
-        start.wait()  # all four compute and write at the same time
-        return big.copy()
+    def write():
+        start.wait()  # all four write the same rows at the same time
+        FeatureCache(tmp_path, "image", "m", None).write(keys, big)
 
-    monkeypatch.setattr(features, "extract_features", slow_extract)
-    results = [None] * 4
-
-    def build(i):
-        results[i] = cached_features("image", "k", list, "m", None, tmp_path)
-
-    threads = [threading.Thread(target=build, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=write) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(np.array_equal(r, big) for r in results)
-    assert [p.name for p in tmp_path.iterdir()] == [cache_path("image", "k", "m", None, tmp_path).name]
-    np.testing.assert_array_equal(np.load(cache_path("image", "k", "m", None, tmp_path)), big)
+    folder = FeatureCache(tmp_path, "image", "m", None).folder
+    (path,) = folder.iterdir()  # one file, no temporary left
+    np.testing.assert_array_equal(np.load(path)["features"], big)
 
 
 _WRITER = """
@@ -211,17 +369,18 @@ import numpy as np
 from luma_noise.features import _save_atomically
 value = int(sys.argv[2])
 for _ in range(15):
-    _save_atomically(Path(sys.argv[1]), np.full((1000, 1000), value, dtype=np.float32))
+    _save_atomically(Path(sys.argv[1]), features=np.full((1000, 1000), value, dtype=np.float32))
 """
 
 
 def test_concurrent_processes_never_expose_a_partial_file(tmp_path):
-    path = tmp_path / "image-shared.npy"
+    path = tmp_path / "shared.npz"
     writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(v)]) for v in (1, 2)]
     reads = 0
     while any(w.poll() is None for w in writers):
         try:
-            array = np.load(path)
+            with np.load(path) as data:
+                array = data["features"]
         except FileNotFoundError:
             continue
         assert array.shape == (1000, 1000) and array[0, 0] in (1, 2) and (array == array[0, 0]).all()
@@ -229,3 +388,103 @@ def test_concurrent_processes_never_expose_a_partial_file(tmp_path):
     assert [w.returncode for w in writers] == [0, 0]
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
     assert reads > 0
+
+
+# ---------------------------------------------------------------- the builder's feature source
+
+
+class _Config:
+    def __init__(self, models, **fields):
+        for modality, path in models.items():
+            setattr(self, f"{modality}_feature_model", path)
+        self.__dict__.update(fields)
+
+
+class _Upstream:
+    def __init__(self, images, texts, labels):
+        import pandas as pd
+
+        self.frame = type("Frame", (), {"images": np.stack(images)})()
+        self.text = pd.DataFrame({"text": texts, "label": labels})
+
+    def image_frame(self, split):
+        return self.frame
+
+
+def _write_wavs(folder, n, seed):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(n):
+        paths.append(str(folder / f"{i}.wav"))
+        soundfile.write(paths[-1], rng.uniform(-0.5, 0.5, size=2000 + 500 * i), 16000, subtype="PCM_16")
+    return paths
+
+
+def _source(models, tmp_path, paths, decoded):
+    upstream = _Upstream(_images(4), ["a horse", "the man and men", "a horse", "two mice"],
+                         ["horse", "man", "man", "mouse"])
+
+    def decode(path):
+        decoded.append(path)
+        samples, rate = soundfile.read(path, dtype="float32")
+        return samples, rate
+
+    return FeatureSource(_Config(models), upstream, lambda rows: [paths[r] for r in rows], decode, tmp_path / "cache")
+
+
+def test_feature_source_keys_audio_by_content_and_text_by_masked_word(models, tmp_path, loads):
+    paths, decoded = _write_wavs(tmp_path / "wav", 4, seed=0), []
+    source = _source(models, tmp_path, paths, decoded)
+    before = source("audio", "train", np.arange(4))
+    assert sorted(decoded) == sorted(paths)
+    # A wav rewritten in place (same path, new content): only it is computed again.
+    soundfile.write(paths[2], np.random.default_rng(9).uniform(-0.5, 0.5, size=3000), 16000, subtype="PCM_16")
+    decoded.clear()
+    after = _source(models, tmp_path, paths, decoded)("audio", "train", np.array([3, 2, 1, 0]))[::-1]
+    assert decoded == [paths[2]]
+    np.testing.assert_array_equal(after[[0, 1, 3]], before[[0, 1, 3]])
+    assert not np.allclose(after[2], before[2])
+    # Text rows 0 and 2 hold the same text with other class words: two keys, two masked inputs.
+    text = source("text", "train", np.arange(4))
+    assert not np.allclose(text[0], text[2])
+    # One FeatureSource (one build) loads each model at most once, however often it is asked.
+    source("image", "train", np.arange(2))
+    source("image", "test", np.arange(4))
+    source("text", "test", np.array([3, 1]))
+    assert sorted(loads) == ["audio", "audio", "image", "text"]  # audio: two FeatureSources above
+
+
+def test_feature_source_decodes_clips_one_batch_at_a_time(models, tmp_path, monkeypatch):
+    paths, decoded = _write_wavs(tmp_path / "wav", 6, seed=1), []
+    source = _source(models, tmp_path, paths, decoded)
+    source.extractor("audio").batch_size = 2
+    decoded_at_forward = []
+    real = features._embed_audio
+
+    def spy(inputs, model):
+        decoded_at_forward.append(len(decoded))
+        return real(inputs, model)
+
+    monkeypatch.setattr(features, "_STEPS", {**features._STEPS, "audio": (features._audio_inputs, spy)})
+    source("audio", "train", np.arange(6))
+    assert decoded_at_forward == [2, 4, 6]
+
+
+# ---------------------------------------------------------------- through load_dataset
+
+
+def test_builds_share_rows_and_load_each_model_once(mirror, models, tmp_path, loads):
+    model_kwargs = {f"{m}_feature_model": path for m, path in models.items()}
+    load("label_noise_0.3", mirror=str(mirror[0]), cache_dir=str(tmp_path / "a"), **model_kwargs)
+    assert sorted(loads) == ["audio", "image", "text"]  # train and test split: one load each
+    features_folder = tmp_path / "a" / "luma_features"  # under load_dataset's cache_dir
+    assert {p.name.split("-")[0] for p in features_folder.iterdir()} == {"audio", "image", "text"}
+    loads.clear()
+    # Another seed and another config draw other rows of the same upstream: all cached.
+    load("label_noise_0.1", mirror=str(mirror[0]), cache_dir=str(tmp_path / "a"), seed=7, **model_kwargs)
+    assert loads == []
+    # A fresh cache_dir does not see the old features.
+    load("label_noise_0.1", mirror=str(mirror[0]), cache_dir=str(tmp_path / "b"), **model_kwargs)
+    assert sorted(loads) == ["audio", "image", "text"]
+    assert (tmp_path / "b" / "luma_features").is_dir()
