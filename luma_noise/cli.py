@@ -1,0 +1,199 @@
+"""`luma`: LUMA's command line.
+
+    luma configs                                   named configs, every field with default and accepted values
+    luma prepare CONFIG [--set FIELD=VALUE ...] [--mirror M] [--num-proc N] [--cache-dir D]
+    luma export CONFIG [--set ...] --output-dir OUT [--name NAME] [--push-to-hub USER/REPO]
+    luma baselines train|sweep|report ...          the baselines' commands (python -m luma_noise.baselines)
+
+Exit status 0 on success, 1 when the work failed, 2 for a bad command line or config field.
+Only argparse and json are imported at start: `datasets`, the builder and the baselines
+(torch) are imported by the commands that need them.
+"""
+
+import argparse
+import json
+import sys
+
+USAGE_ERROR = 2
+
+
+def parse_set(item: str) -> tuple:
+    """`FIELD=VALUE` -> (field, value): VALUE as JSON (`3`, `true`, `["KeyboardNoise"]`, `null`),
+    else the plain string (`--set luma_revision=v1.0`). The `--set` type of every LUMA command."""
+    field, sep, text = item.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"{item!r}: expected FIELD=VALUE, e.g. seed=7 or text_noises='[\"OCRNoise\"]'")
+    try:
+        return field, json.loads(text)
+    except json.JSONDecodeError:
+        return field, text
+
+
+def _add_variant_arguments(parser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a named config (`luma configs` lists them and every field)")
+    parser.add_argument("--set", dest="fields", action="append", type=parse_set, default=[], metavar="FIELD=VALUE",
+                        help="override a config field (repeatable); VALUE as JSON, else a string")
+    parser.add_argument("--mirror", help="local folder or http(s) URL of a LUMA mirror (the `mirror` field)")
+    parser.add_argument("--num-proc", type=int, help="processes generating the examples")
+    parser.add_argument("--cache-dir", help="datasets cache folder (default: the datasets default)")
+    parser.add_argument("--script", help="the loading script luma.py to prepare through on datasets < 4 "
+                        "(default: the one beside the package, in a checkout)")
+
+
+def _field_epilog() -> str:
+    """The fields for `--help`, from the config class (imports the builder: only when asked for help)."""
+    from .options import NAMED_CONFIGS
+    from .variant import field_help
+
+    names = ", ".join(NAMED_CONFIGS)
+    fields = "\n".join(f"  {name} (default {json.dumps(default, default=list)}): {accepted}"
+                       for name, default, accepted, _ in field_help())
+    return f"configs: {names}\n\nfields (--set FIELD=VALUE):\n{fields}"
+
+
+class _FieldHelp(argparse.Action):
+    """`-h/--help` that lists the config fields (built only when help is asked for)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = _field_epilog()
+        parser.print_help()
+        parser.exit()
+
+
+def build_parser(baselines: bool = False) -> argparse.ArgumentParser:
+    """The `luma` parser; `baselines=True` mounts the baselines' subcommands (imports torch)."""
+    parser = argparse.ArgumentParser(prog="luma", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("configs", help="list the named configs and every field with its default and accepted values")
+    for name, text in (("prepare", "build and cache a config as load_dataset would, then summarise it"),
+                       ("export", "build a config and write it as Parquet with a dataset card")):
+        sub = commands.add_parser(name, help=text, description=text, add_help=False,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("-h", "--help", action=_FieldHelp, help="show this help, with every config field, and exit")
+        _add_variant_arguments(sub)
+        sub.add_argument("--diversity-features", choices=("auto", "skip"), default="auto",
+                         help="summary of a diversity draw: mean distance to the class centre from the feature "
+                              "cache the draw filled (auto), or skip it")
+    export = commands.choices["export"]
+    export.add_argument("--output-dir", required=True, help="export folder; holds one subfolder per config")
+    export.add_argument("--name", help="exported config name (default: CONFIG, plus -<hash> of the --set fields)")
+    export.add_argument("--max-shard-size", default=None, help="largest Parquet shard (default: datasets' 500MB)")
+    export.add_argument("--push-to-hub", metavar="USER/REPO", help="also upload through datasets' push_to_hub")
+    export.add_argument("--token", help="Hub token for --push-to-hub (default: the saved login)")
+    sub = commands.add_parser("baselines", help="train, sweep and report the uncertainty baselines",
+                              description="The baselines' commands, as `python -m luma_noise.baselines`.")
+    if baselines:
+        _mount_baselines(sub)
+    return parser
+
+
+def _mount_baselines(parser) -> None:
+    """Mount `luma_noise.baselines`' subcommands (train, sweep, report) under `luma baselines`."""
+    try:
+        from .baselines.__main__ import mount
+    except ImportError as err:
+        parser.set_defaults(func=lambda args: _fail(f"the baselines commands are not available: {err}"))
+        return
+    mount(parser.add_subparsers(dest="baselines_command", required=True, metavar="COMMAND"))
+
+
+def main(argv=None) -> int:
+    """Run the `luma` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(baselines=bool(argv) and argv[0] == "baselines")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else USAGE_ERROR
+    if args.command == "configs":
+        return _configs()
+    if args.command == "baselines":
+        return args.func(args)
+    return _variant_command(args)
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"luma: error: {message}", file=sys.stderr)
+    return status
+
+
+def _configs() -> int:
+    from .options import NAMED_CONFIGS
+    from .variant import field_help
+
+    print("named configs (the fields each sets; every other field keeps its default):")
+    for name, fields in NAMED_CONFIGS.items():
+        print(f"  {name}: {json.dumps(fields) if fields else '(defaults)'}")
+    print("\nfields (--set FIELD=VALUE, VALUE as JSON):")
+    for name, default, accepted, description in field_help():
+        print(f"  {name}\n      default: {json.dumps(default, default=list)}\n      accepts: {accepted}")
+        if description:
+            print(f"      {description}")
+    return 0
+
+
+def _variant_command(args) -> int:
+    from .variant import Variant
+
+    fields = dict(args.fields)
+    if args.mirror is not None:
+        fields["mirror"] = args.mirror
+    variant = Variant(args.config, fields)
+    problems = variant.errors()  # every bad field, before any download
+    if problems:
+        return _fail("\n  ".join(["bad config:", *problems]), USAGE_ERROR)
+    if args.num_proc is not None and args.num_proc < 1:
+        return _fail(f"--num-proc={args.num_proc}: expected an integer >= 1", USAGE_ERROR)
+    if args.command == "export" and args.push_to_hub and args.push_to_hub.count("/") != 1:
+        return _fail(f"--push-to-hub={args.push_to_hub!r}: expected USER/REPO", USAGE_ERROR)
+    try:
+        built, resolved = _prepare(args, variant)
+        if args.command == "export":
+            _export(args, variant, built, resolved)
+    except (ValueError, FileNotFoundError, OSError, ImportError) as err:  # named, without a traceback
+        return _fail(f"{type(err).__name__}: {err}")
+    return 0
+
+
+def _prepare(args, variant):
+    """Build (or find cached) the variant, print where it is and its summary from the built data."""
+    import time
+
+    from . import features as deep
+    from .summary import format_summary, summarize
+    from .variant import prepare, script_path, uses_script
+
+    script = args.script or script_path()
+    route = f"load_dataset on {script}" if uses_script(script) else "luma_noise.load (the packaged builder)"
+    print(f"luma {args.command}: {variant.config} {json.dumps(variant.fields)} through {route}", file=sys.stderr)
+    start = time.perf_counter()
+    built = prepare(variant, num_proc=args.num_proc, cache_dir=args.cache_dir, script=script)
+    resolved = variant.resolved()
+    print(f"prepared in {time.perf_counter() - start:.1f} s; cache: "
+          f"{built[next(iter(built))].cache_files[0]['filename'].rsplit('/', 1)[0]}")
+    feature_cache = resolved.feature_cache_dir or deep.default_cache_dir(args.cache_dir)
+    summary = summarize(built, resolved if args.diversity_features == "auto" else None, feature_cache)
+    print(format_summary(summary))
+    return built, resolved
+
+
+def _export(args, variant, built, resolved) -> None:
+    from .export import provenance, push, write_config
+
+    name = args.name or variant.export_name()
+    record = provenance(variant, name, resolved, {split: len(ds) for split, ds in built.items()})
+    shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size)
+    count = sum(len(files) for files in shards.values())
+    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/; "
+          f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")
+    if args.push_to_hub:
+        push(built, args.push_to_hub, name, args.output_dir, token=args.token, max_shard_size=args.max_shard_size)
+        print(f"pushed {name} to the Hub dataset {args.push_to_hub}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
