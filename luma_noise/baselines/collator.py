@@ -46,17 +46,17 @@ class LumaCollator:
         self.embedder = inputs.TextEmbedder(text_model, text_revision) if "text" in self.modalities else None
 
     def featurize(self, batch: dict, modalities=None) -> dict:
-        """Columns of model inputs (lists of tensors) for a `datasets` batch (dict of lists),
-        for `modalities` (default: the collator's)."""
+        """Columns of model inputs (lists of float32 numpy arrays) for a `datasets` batch
+        (dict of lists), for `modalities` (default: the collator's)."""
         modalities = self.modalities if modalities is None else modalities
         out = {}
         if "image" in modalities:
-            out["pixel_values"] = [inputs.image_tensor(x) for x in batch["image"]]
+            out["pixel_values"] = [inputs.image_tensor(x).numpy() for x in batch["image"]]
         if "audio" in modalities:
-            out["audio_features"] = [inputs.audio_tensor(x, self.mode) for x in batch["audio"]]
+            out["audio_features"] = [inputs.audio_tensor(x, self.mode).numpy() for x in batch["audio"]]
         if "text" in modalities:
             rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-            out["text_embeddings"] = self.embedder([(r["text"], inputs.class_word(r)) for r in rows])
+            out["text_embeddings"] = [e.numpy() for e in self.embedder([(r["text"], inputs.class_word(r)) for r in rows])]
         return out
 
     def __call__(self, rows: list) -> dict:

@@ -67,11 +67,15 @@ def decode_audio(audio) -> tuple:
 @functools.cache
 def _mel_filters():
     """(201, 128) float32 HTK mel filter bank, 0-8 kHz, no normalisation (torchaudio's defaults)."""
+    import warnings
+
     import torch
     from transformers.audio_utils import mel_filter_bank
 
-    bank = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS, min_frequency=0.0,
-                           max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm=None, mel_scale="htk")
+    with warnings.catch_warnings():  # the lowest bands are empty at 201 bins, as in torchaudio
+        warnings.simplefilter("ignore", UserWarning)
+        bank = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS, min_frequency=0.0,
+                               max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm=None, mel_scale="htk")
     return torch.from_numpy(bank.astype(np.float32))
 
 
@@ -117,30 +121,29 @@ def class_word(row: dict) -> str:
 
 
 class TextEmbedder:
-    """Mean BERT embeddings of (text, class word) pairs, memoised per text in memory.
+    """Mean BERT embeddings of (text, class word) pairs, memoised per pair in memory.
 
-    text_model: Hub id or local folder of a BERT-like encoder (`from_pretrained`).
-    Embeddings are (D,) float32 torch tensors; each text runs alone through the model
-    (`luma_noise.features`' masking and pooling), on CPU.
+    text_model: Hub id or local folder of a BERT-like encoder (`from_pretrained`), run on
+    CPU through `luma_noise.features.Extractor` (its masking and pooling), one text per
+    forward pass. Embeddings are (D,) float32 torch tensors.
     """
 
     def __init__(self, text_model: str, revision: str | None = None):
         self.text_model, self.revision = text_model, revision
         self._memo = {}
-        self._loaded = None
+        self._extractor = None
 
     def __call__(self, pairs) -> list:
         import torch
 
-        missing = [p for p in dict.fromkeys(pairs) if p not in self._memo]
+        missing = list(dict.fromkeys(p for p in pairs if p not in self._memo))
         if missing:
-            if self._loaded is None:
-                self._loaded = deep._load("text", self.text_model, self.revision)
-            tokenizer, model = self._loaded
-            with torch.no_grad():
-                for pair in missing:
-                    self._memo[pair] = deep._embed_texts([pair], tokenizer, model, torch.device("cpu"))[0].float()
+            if self._extractor is None:
+                self._extractor = deep.Extractor("text", self.text_model, self.revision, batch_size=1, device="cpu")
+            one_each = [np.array([i]) for i in range(len(missing))]
+            for (position,), row in self._extractor.run(missing, one_each):
+                self._memo[missing[position]] = torch.from_numpy(row[0])
         return [self._memo[p] for p in pairs]
 
     def __getstate__(self):  # DataLoader workers and datasets' fingerprinting pickle the collator
-        return {"text_model": self.text_model, "revision": self.revision, "_memo": {}, "_loaded": None}
+        return {"text_model": self.text_model, "revision": self.revision, "_memo": {}, "_extractor": None}
