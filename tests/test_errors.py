@@ -92,6 +92,17 @@ def test_malicious_edm_pickle_is_refused_and_never_runs(broken_mirror, cache_dir
     assert not _cached_datasets(cache_dir)
 
 
+def test_tampered_arrow_edm_pickle_is_refused_cleanly(broken_mirror, cache_dir):
+    """A string column with tampered Arrow offsets used to crash the process (exit 139)."""
+    from test_safe_pickle import tampered_arrow_pickle
+
+    (broken_mirror / "luma" / "edm_images.pickle").write_bytes(tampered_arrow_pickle())
+    with pytest.raises((pickle.UnpicklingError, ValueError), match="edm_images.pickle: refused .*Arrow-backed columns"):
+        load(mirror=str(broken_mirror), cache_dir=cache_dir)
+    assert not _cached_datasets(cache_dir)
+    assert not [p for p in Path(cache_dir).rglob("*") if p.name.endswith(".incomplete")]
+
+
 def test_interrupted_build_leaves_no_dataset_and_the_next_call_rebuilds(mirror, monkeypatch, cache_dir):
     """A build that dies halfway through writing keeps nothing; the next call rebuilds cleanly."""
     import luma_noise

@@ -23,6 +23,7 @@ class _Evil:
 def test_dataframes_of_arrays_load_under_every_protocol(protocol):
     frame = pd.DataFrame({"image": [np.full((32, 32, 3), i, np.uint8) for i in range(3)],
                           "label": pd.Series(["fish", "bee", "oak"], dtype=object)})
+    frame.columns = pd.Index(["image", "label"], dtype=object)
     loaded = safe_load(io.BytesIO(pickle.dumps(frame, protocol=protocol)), "edm_images.pickle")
     assert loaded["label"].tolist() == ["fish", "bee", "oak"]
     assert all(np.array_equal(a, b) for a, b in zip(loaded["image"], frame["image"]))
