@@ -31,25 +31,37 @@ def _entropy(probs):
 
 
 def _sampled_probs(mu, sigma, samples: int, class_dim: int, generator=None):
-    """(1/S) Σ_s softmax(μ + σ ⊙ ε_s) over `class_dim` of the (S, B, C) samples: (B, C)."""
-    eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    """(1/S) Σ_s softmax(μ + σ ⊙ ε_s) over `class_dim` of the (S, B, C) samples: (B, C).
+
+    One ε_s (S, 1, C) serves every example: each example's estimate is still unbiased,
+    and it does not depend on which examples share its batch.
+    """
+    eps = torch.randn((samples, 1, mu.shape[-1]), generator=generator, device=mu.device, dtype=mu.dtype)
     return F.softmax(mu + sigma * eps, dim=class_dim).mean(0)
+
+
+def vtm_sigmas(mu, sigma):
+    """(μ̄, σ_ale, σ_epi), each (B, C), of T outputs mu, sigma (T, B, C).
+
+    μ̄ = mean_t μ_t; σ_ale = mean_t σ_t; σ_epi = std_t μ_t, the population std, so it is
+    exactly 0 when all passes or members agree.
+    """
+    return mu.mean(0), sigma.mean(0), mu.std(0, correction=0)
 
 
 def disentangle(mu, sigma, samples: int = 100, faithful: bool = False, ensemble: bool = False, generator=None):
     """VT&M aleatoric/epistemic split of T outputs: mu, sigma (T, B, C) -> (probs, aleatoric, epistemic).
 
-    μ̄ = mean_t μ_t; σ_ale = mean_t σ_t; σ_epi = std_t μ_t (population std, so it is 0
-    when all passes agree); aleatoric = H((1/S) Σ_s softmax(μ̄ + σ_ale ε_s)), epistemic the
-    same with σ_epi; probs = softmax(μ̄) (B, C); the uncertainties are (B,).
+    With (μ̄, σ_ale, σ_epi) from `vtm_sigmas`: aleatoric = H((1/S) Σ_s softmax(μ̄ + σ_ale ε_s)),
+    epistemic the same with σ_epi (so, when passes agree, the entropy of softmax(μ̄));
+    probs = softmax(μ̄) (B, C); the uncertainties are (B,).
 
     faithful=True reproduces the reference's defects 1-3: the sampled softmax is
     normalised over the batch axis (so an example's entropy depends on its batch), σ_ale
     is exp(mean_t σ_t) (>= 1), and for an ensemble (`ensemble=True`) σ_ale comes from the
     third member's (index 2, else the last) batch-averaged logits instead of the σ heads.
     """
-    mean = mu.mean(0)
-    sigma_ale, sigma_epi = sigma.mean(0), mu.std(0, correction=0)
+    mean, sigma_ale, sigma_epi = vtm_sigmas(mu, sigma)
     class_dim = -1
     if faithful:
         class_dim = 1  # the batch axis of (S, B, C): defect 1
