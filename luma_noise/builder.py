@@ -10,12 +10,14 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 import os
 from typing import Optional
 
 import datasets
 
 from . import audio
+from . import download
 from . import examples
 from . import features
 from . import image
@@ -23,6 +25,7 @@ from . import options
 from . import sources
 from . import text
 from . import uncertainty
+from . import wav_check
 from .plan import Upstream
 from .plan import ood_plan
 from .plan import published_plan
@@ -65,6 +68,15 @@ _FILES = {
     **{name[:-4]: ("splits", name) for name in sources.SPLIT_FILES},
 }
 
+# Published md5 digests of the pinned CIFAR tarballs (www.cs.toronto.edu/~kriz/cifar.html), checked
+# before a download from the real upstream is cached. The Hub files have no published digest.
+_MD5 = {"cifar10": "c58f30108f718f92721af3b95e74349a", "cifar100": "eb9058c3a382ffc7106e4002c42a8d85"}
+# In `dataset_infos.json` as `datasets` records checksums (its "checksum" is a sha256 we can't compute offline).
+DOWNLOAD_CHECKSUMS = {_UPSTREAM[_FILES[key][0]] + _FILES[key][1]: {"num_bytes": None, "checksum": None, "md5": digest}
+                      for key, digest in _MD5.items()}
+
+logger = datasets.logging.get_logger(__name__)
+
 # Examples noised together: back-translation runs its models on batches of this many texts.
 _NOISE_BATCH = 64
 
@@ -81,7 +93,8 @@ class LumaConfig(datasets.BuilderConfig):
         seed: seeds every random draw (alignment, OOD draw, noise, sampling), through
             generators derived per purpose and example.
         mirror: a local folder or http(s) base URL holding the folders luma/, cifar/,
-            splits/, esc50/ in the upstream layout; None reads the real upstream.
+            splits/, esc50/ in the upstream layout; None reads the real upstream. A relative
+            or `~` path is made absolute before the config id is computed.
         luma_revision: revision (branch, tag or commit) of the `bezirganyan/LUMA` Hub
             repository (`load_dataset`'s own `revision` argument belongs to `datasets`).
 
@@ -106,8 +119,14 @@ class LumaConfig(datasets.BuilderConfig):
         conflict_ratio: fraction in [0, 1] of each test class whose examples get one
             modality replaced by the same-position sample of the next class.
         image_feature_model, audio_feature_model, text_feature_model: `transformers` model
-            ids (or local folders) for the deep features; feature_revision pins their Hub revision.
+            ids (or local folders) for the deep features; None is the default checkpoint.
+        image_feature_revision, audio_feature_revision, text_feature_revision: Hub revision
+            (branch, tag or commit) of each modality's feature model; None is its default
+            branch. (`feature_revision=` still sets all three, with a DeprecationWarning.)
         feature_cache_dir: where features are cached (default: next to the datasets cache).
+
+    Keyword overrides of None are applied (`datasets` alone would drop them): e.g.
+    `image_compactness=None` on `low_diversity` keeps the published image train rows.
     """
 
     seed: int = 42
@@ -139,11 +158,14 @@ class LumaConfig(datasets.BuilderConfig):
     image_feature_model: str = features.DEFAULT_MODEL_IDS["image"]
     audio_feature_model: str = features.DEFAULT_MODEL_IDS["audio"]
     text_feature_model: str = features.DEFAULT_MODEL_IDS["text"]
-    feature_revision: Optional[str] = None
+    image_feature_revision: Optional[str] = None
+    audio_feature_revision: Optional[str] = None
+    text_feature_revision: Optional[str] = None
     feature_cache_dir: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()
+        self.mirror = options.normalise_mirror(self.mirror)
         options.validate(self, text_params=False)  # fully validated when a builder picks it
 
 
@@ -159,9 +181,17 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _create_builder_config(self, config_name=None, custom_features=None, **config_kwargs):
         # newer `datasets` pass their own keywords (e.g. config_id) along with the fields
         own = inspect.signature(datasets.GeneratorBasedBuilder._create_builder_config).parameters
-        options.check_field_names(LumaConfig, {k: v for k, v in config_kwargs.items() if k not in own})
-        config, config_id = super()._create_builder_config(config_name, custom_features, **config_kwargs)
+        fields = {k: v for k, v in config_kwargs.items() if k not in own}
+        options.check_field_names(LumaConfig, fields)
+        fields = options.normalise_fields(fields)
+        passed = {k: v for k, v in config_kwargs.items() if k in own}
+        config, config_id = super()._create_builder_config(config_name, custom_features, **passed, **fields)
+        for field, value in fields.items():  # datasets applies only non-None overrides
+            if value is None:
+                setattr(config, field, None)
         options.validate(config)  # overrides are set with setattr, after __post_init__
+        if custom_features is None:  # the id of the values the config holds, not of the keywords as typed
+            config_id = options.config_id(config, self.builder_configs.get(config.name))
         return config, config_id
 
     def _info(self):
@@ -179,15 +209,20 @@ class Luma(datasets.GeneratorBasedBuilder):
         bases = sources.source_bases(upstream_bases, config.mirror)
         if config.mirror:
             self.info.splits = None  # a mirror may hold a subset: don't hold it to the recorded sizes
-        files = dl_manager.download({key: bases[base] + path for key, (base, path) in _FILES.items()})
-        upstream = self._read_upstream(dl_manager, files)
+        urls = {key: bases[base] + path for key, (base, path) in _FILES.items()}
+        md5 = None if config.mirror else {urls[key]: digest for key, digest in _MD5.items()}
+        files = dict(zip(urls, self._fetch(dl_manager, list(urls.values()), md5)))
+        self.info.download_checksums = None  # verified above (md5); `datasets`' all_checks would compare sha256
+        upstream = self._read_upstream(dl_manager, files, urls)
         audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
         plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
         esc50 = self._esc50_files(dl_manager, bases["esc50"]) if config.audio_noise_ratio else ()
+        stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
+        fetch_options = self._download_options(dl_manager)
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={
-                "planned": examples.plan_examples(plan, upstream, self._fetch(dl_manager, audio_url(plan.audio_rows)), config),
-                "split": split, "esc50_files": esc50})
+                "blocks": _blocks(examples.plan_examples(plan, upstream, stored[split], config)),
+                "split": split, "esc50_files": esc50, "fetch_options": fetch_options})
             for split, plan in plans.items()
         ]
 
@@ -212,15 +247,37 @@ class Luma(datasets.GeneratorBasedBuilder):
             uncertainty.add_conflict(plans["test"], config)
         return plans
 
-    def _fetch(self, dl_manager, urls):
-        """Local paths or downloaded copies of many files (the wavs). A local mirror's files are
-        read in place: the download manager's bookkeeping costs ~4 s per 29,000 local paths."""
+    def _fetch(self, dl_manager, urls, md5=None):
+        """Local paths of many files (same order): a local mirror's own files, read in place (the
+        download manager's bookkeeping costs ~4 s per 29,000 local paths), or copies in the download
+        cache fetched by `luma_noise.download` (rate limits, resume, token), also when streaming.
+        md5: optional {url: hex digest} checked before a fetched file is cached."""
         if self.config.mirror and not self.config.mirror.startswith(("http://", "https://")):
             missing = [url for url in urls if not os.path.isfile(url)]
             if missing:
                 raise FileNotFoundError(f"{len(missing)} file(s) of the mirror are missing, e.g. {missing[0]}")
             return list(urls)
-        return dl_manager.download(urls)
+        return download.download(urls, self._download_options(dl_manager), md5)
+
+    def _download_options(self, dl_manager):
+        return download.Options.from_download_config(dl_manager.download_config, self._cache_downloaded_dir)
+
+    def _stored_audio(self, dl_manager, urls, base):
+        """{split: the wav file each example stores}: local paths, every file checked whole before
+        anything is written; when streaming over http(s), the URLs (fetched and checked block by
+        block in `_generate_examples`, never cached)."""
+        every = list(dict.fromkeys(url for split_urls in urls.values() for url in split_urls))
+        if isinstance(dl_manager, datasets.StreamingDownloadManager) and every and every[0].startswith(("http://", "https://")):
+            if len(every) >= download.ANNOUNCE_AT:
+                logger.warning(download.streaming_note(len(every), every[0]))
+            return urls
+        paths = dict(zip(every, self._fetch(dl_manager, every)))
+        bad = [(url, path, problem) for url, path in paths.items() if (problem := wav_check.file_problem(path))]
+        if bad:
+            options = self._download_options(dl_manager)
+            raise download.UnreadableFileError(_bad_wavs_message(
+                [download.unreadable(url[len(base):], path, url, options, problem) for url, path, problem in bad]))
+        return {split: [paths[url] for url in split_urls] for split, split_urls in urls.items()}
 
     def _decode_wav(self, path):
         """(float32 mono samples, sample rate) of one wav file, for feature extraction."""
@@ -233,20 +290,26 @@ class Luma(datasets.GeneratorBasedBuilder):
         The zip is downloaded whole even when streaming: reading a zip needs random access,
         which GitHub's generated archives (no Content-Length, no ranges) do not offer.
         """
-        if isinstance(dl_manager, datasets.StreamingDownloadManager):
+        archive = self._fetch(dl_manager, [base + "master.zip"])[0]
+        if isinstance(dl_manager, datasets.StreamingDownloadManager):  # iter_archive of the local copy
             dl_manager = datasets.DownloadManager(dataset_name=self.dataset_name, download_config=dl_manager.download_config)
-        archive = dl_manager.download(base + "master.zip")
         folder = os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
-        return tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), folder)))
+        with download.readable("esc50/master.zip", archive, base + "master.zip", self._download_options(dl_manager)):
+            return tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), folder)))
 
-    def _read_upstream(self, dl_manager, files):
-        cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
-        cifar100 = sources.read_cifar(dl_manager.iter_archive(files["cifar100"]), "cifar-100-python.tar.gz")
-        with open(files["edm"], "rb") as f:
+    def _read_upstream(self, dl_manager, files, urls):
+        """The upstream tables. A file that cannot be read is named with its URL and, when it is a
+        downloaded copy, removed from the download cache so the next call fetches it again."""
+        readable = lambda key: download.readable("/".join(_FILES[key]), files[key], urls[key], self._download_options(dl_manager))  # noqa: E731
+        with readable("cifar10"):
+            cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
+        with readable("cifar100"):
+            cifar100 = sources.read_cifar(dl_manager.iter_archive(files["cifar100"]), "cifar-100-python.tar.gz")
+        with readable("edm"), open(files["edm"], "rb") as f:
             edm = sources.read_edm(f)
-        with open(files["datalist"], "rb") as f:
+        with readable("datalist"), open(files["datalist"], "rb") as f:
             datalist = sources.read_datalist(f)
-        with open(files["texts"], "rb") as f:
+        with readable("texts"), open(files["texts"], "rb") as f:
             texts = sources.read_texts(f)
         image_train = sources.image_train_frame(cifar10, cifar100, edm)
         image_test = sources.image_test_frame(cifar10, cifar100)
@@ -255,16 +318,65 @@ class Luma(datasets.GeneratorBasedBuilder):
         splits = {}
         for name in sources.SPLIT_FILES:
             stem = name[:-4]
-            with open(files[stem], "rb") as f:
+            with readable(stem), open(files[stem], "rb") as f:
                 splits[stem] = sources.read_split(f, name, sizes.get(stem) or sizes[stem.split("_")[0]])
         return Upstream(image_train, image_test, datalist, texts, splits)
 
-    def _generate_examples(self, planned, split, esc50_files):
-        noise = SampleNoise.from_config(self.config, esc50_files)
-        for start in range(0, len(planned), _NOISE_BATCH):
-            batch = planned[start:start + _NOISE_BATCH]
-            audio_bytes = []
-            for example in batch:
-                with open(example["audio_file"], "rb") as f:
-                    audio_bytes.append(f.read())
-            yield from examples.finish_batch(batch, audio_bytes, split, noise)
+    def _generate_examples(self, blocks, split, esc50_files, fetch_options):
+        """Examples of `blocks` (lists of planned examples, the shards `datasets` distributes).
+
+        The sample noise is built once per process and config (`_sample_noise`), not per shard.
+        Examples are noised in batches of _NOISE_BATCH within a block, so batches are the same
+        prepared, streaming and with any num_proc.
+        """
+        noise = _sample_noise(self.config, esc50_files)
+        for block in blocks:
+            audio_bytes = _read_audio([example["audio_file"] for example in block], fetch_options)
+            for start in range(0, len(block), _NOISE_BATCH):
+                end = start + _NOISE_BATCH
+                yield from examples.finish_batch(block[start:end], audio_bytes[start:end], split, noise)
+
+
+# Examples per shard (block): noise objects live for a whole block, and `datasets` splits the
+# blocks between num_proc jobs, DataLoader workers and nodes. At least _MIN_SHARDS per split.
+_SHARD_EXAMPLES = 4 * _NOISE_BATCH
+_MIN_SHARDS = 8
+_NOISE_CACHE = {}  # the last config's SampleNoise in this process: models and dictionaries load once
+
+
+def _blocks(planned: list) -> list:
+    """`planned` cut into consecutive blocks of at most _SHARD_EXAMPLES (fewer when the split is small)."""
+    size = max(1, min(_SHARD_EXAMPLES, math.ceil(len(planned) / _MIN_SHARDS)))
+    return [planned[start:start + size] for start in range(0, len(planned), size)]
+
+
+def _sample_noise(config, esc50_files):
+    """`SampleNoise.from_config`, built once per process and config (every shard reuses it)."""
+    key = (repr(config), tuple(esc50_files))
+    if _NOISE_CACHE.get("key") != key:
+        _NOISE_CACHE.clear()
+        _NOISE_CACHE.update(key=key, noise=SampleNoise.from_config(config, esc50_files))
+    return _NOISE_CACHE["noise"]
+
+
+def _read_audio(files: list, fetch_options) -> list:
+    """The bytes of a block's wav files: local files (checked before generation), or fetched
+    over http(s) when streaming, each checked whole here (the error names the file and URL)."""
+    if not files or not files[0].startswith(("http://", "https://")):
+        out = []
+        for path in files:
+            with open(path, "rb") as f:
+                out.append(f.read())
+        return out
+    contents = download.fetch_bytes(files, fetch_options)
+    bad = [(url, problem) for url, data in zip(files, contents) if (problem := wav_check.bytes_problem(data))]
+    if bad:
+        raise download.UnreadableFileError(_bad_wavs_message(
+            [download.UnreadableFileError(f"{url} cannot be read ({problem})") for url, problem in bad]))
+    return contents
+
+
+def _bad_wavs_message(errors: list) -> str:
+    shown = "\n".join(f"  {err}" for err in errors[:10])
+    more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return f"{len(errors)} wav file(s) this config stores are damaged (nothing was written):\n{shown}{more}"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from .builder import DOWNLOAD_CHECKSUMS
+
 # Split sizes on the real upstream data; every config keeps the clean split's sizes.
 REAL_SPLIT_SIZES = {"train": 21000, "test": 4200, "ood": 3859}
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ def dataset_infos(builder_cls) -> dict:
             "config_name": config.name,
             "version": {"version_str": str(config.version)},
             "splits": {name: {"name": name, "num_examples": n, "dataset_name": "luma"} for name, n in REAL_SPLIT_SIZES.items()},
+            "download_checksums": DOWNLOAD_CHECKSUMS,  # the published md5 of the pinned CIFAR tarballs
         }
     return infos
 

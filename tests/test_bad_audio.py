@@ -1,0 +1,72 @@
+"""A damaged wav among those a config stores fails the build with its name before anything is cached."""
+
+import os
+import shutil
+
+import pytest
+
+from helpers import load, rows
+from hub_server import ThrottledServer
+from luma_noise import download, wav_check
+
+DAMAGES = {"random bytes": os.urandom(2000), "0 bytes": b""}
+
+
+@pytest.fixture(scope="module")
+def reference(mirror, tmp_path_factory):
+    """The test split built from the intact mirror, and the audio path of its first example."""
+    test = rows(load(mirror=str(mirror[0]), cache_dir=str(tmp_path_factory.mktemp("cache")), split="test"))
+    return test, "audio/" + test[0]["audio_path"]
+
+
+@pytest.fixture
+def mirror_copy(mirror, tmp_path):
+    return shutil.copytree(mirror[0], tmp_path / "mirror")
+
+
+def _no_arrow(cache):
+    return not any(name.endswith(".arrow") for _, _, files in os.walk(cache) for name in files)
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_wav_in_a_folder_mirror_is_named_and_nothing_is_cached(reference, mirror_copy, tmp_path, damage):
+    test, name = reference
+    wav = mirror_copy / "luma" / name
+    good = wav.read_bytes()
+    wav.write_bytes(DAMAGES[damage])
+    cache = str(tmp_path / "cache")
+    for kwargs in ({}, {"streaming": True}, {"audio_noise_ratio": 1.0}):  # prepared, streaming, under audio noise
+        with pytest.raises(download.UnreadableFileError) as err:
+            load(mirror=str(mirror_copy), cache_dir=cache, **kwargs)
+        assert name in str(err.value) and str(wav) in str(err.value)
+        assert "1 wav file(s) this config stores are damaged" in str(err.value)
+        assert _no_arrow(cache)
+    wav.write_bytes(good)
+    assert rows(load(mirror=str(mirror_copy), cache_dir=cache, split="test")) is not None
+    assert [ex["audio"] for ex in rows(load(mirror=str(mirror_copy), cache_dir=cache, split="test"))] == [ex["audio"] for ex in test]
+
+
+def test_a_damaged_wav_over_http_is_named_evicted_and_fetched_again_once_fixed(
+        reference, mirror_copy, allow_loopback_http, tmp_path):
+    test, name = reference
+    wav = mirror_copy / "luma" / name
+    good = wav.read_bytes()
+    wav.write_bytes(DAMAGES["random bytes"])
+    cache = str(tmp_path / "cache")
+    with ThrottledServer(mirror_copy) as server:
+        with pytest.raises(download.UnreadableFileError, match="removed from the download cache") as err:
+            load(mirror=server.url, cache_dir=cache)
+        assert server.url + "luma/" + name in str(err.value) and _no_arrow(cache)
+        streamed = load(mirror=server.url, cache_dir=cache, streaming=True, split="test")
+        with pytest.raises(download.UnreadableFileError, match="not a wav file") as err:
+            list(streamed)
+        assert server.url + "luma/" + name in str(err.value)
+        wav.write_bytes(good)
+        assert [ex["audio"] for ex in rows(load(mirror=server.url, cache_dir=cache, split="test"))] == [ex["audio"] for ex in test]
+
+
+@pytest.mark.parametrize("cut, problem", [(0, "too short"), (20, "truncated in its header"), (36, "no data chunk"), (44, "truncated"), (-1, "truncated")])
+def test_wav_check_finds_truncation_that_libsndfile_would_hide(reference, mirror, cut, problem):
+    data = (mirror[0] / "luma" / reference[1]).read_bytes()
+    assert wav_check.bytes_problem(data) is None
+    assert problem in wav_check.bytes_problem(data[:cut])
