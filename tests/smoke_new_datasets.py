@@ -1,10 +1,14 @@
-"""Smoke test of `luma_noise.load` under whatever `datasets` is installed (CI: the newest).
+"""Smoke test of `luma_noise.load` under whatever `datasets` is installed (CI: the newest, with
+luma_noise installed from its wheel, run from a temp folder outside the checkout).
 
-Run as `python tests/smoke_new_datasets.py`: builds a miniature mirror, loads `clean`
-prepared and streaming through the builder class (no loading script), and checks that
-both give the same examples of the expected sizes.
+Run as `python smoke_new_datasets.py [--checkout PATH]` from a folder holding this file,
+`make_mirror.py` and `py2_pickle.py` (CI copies the three): builds a miniature mirror, loads
+`clean` prepared and streaming through the packaged builder (no loading script), and checks
+that both give the same examples of the expected sizes. With `--checkout`, it also checks that
+`luma_noise` was imported from an installation, not from that checkout.
 """
 
+import argparse
 import os
 import sys
 import tempfile
@@ -22,6 +26,13 @@ from make_mirror import write_mirror  # noqa: E402
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkout", help="the source checkout luma_noise must NOT be imported from")
+    args = parser.parse_args()
+    installed = Path(luma_noise.__file__).resolve().parent
+    print(f"luma_noise {luma_noise.__version__} from {installed}")
+    if args.checkout:
+        assert Path(args.checkout).resolve() not in installed.parents, f"imported from the checkout: {installed}"
     root = Path(home) / "mirror"
     manifest = write_mirror(root)
     prepared = luma_noise.load("clean", mirror=str(root))
