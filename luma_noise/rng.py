@@ -12,10 +12,15 @@ import numpy as np
 
 
 def _word(part) -> int:
+    # numpy scalars as the Python values they hold: np.int64(5) and 5 give the same stream
+    # (repr differs: "np.int64(5)"); plain int and str parts hash as before, so streams are unchanged.
+    if isinstance(part, np.generic):
+        part = part.item()
     digest = hashlib.blake2b(repr(part).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
 
 def derive_rng(seed: int, *purpose) -> np.random.Generator:
-    """Return a `numpy.random.Generator` for `seed` and a purpose path of str/int parts."""
+    """Return a `numpy.random.Generator` for `seed` and a purpose path of str/int parts
+    (numpy integers, strings and bools count as the Python values they hold)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(_word, purpose)]))
