@@ -216,7 +216,8 @@ class Luma(datasets.GeneratorBasedBuilder):
         upstream = self._read_upstream(dl_manager, files, urls)
         audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
         plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
-        esc50 = self._esc50_files(dl_manager, bases["esc50"]) if config.audio_noise_ratio else ()
+        audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
+        esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # ESC-50 only when a split is noised
         stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
         fetch_options = self._download_options(dl_manager)
         return [

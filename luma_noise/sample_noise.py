@@ -36,16 +36,16 @@ class SampleNoise:
         ratios = {m: getattr(config, f"{m}_noise_ratio") for m in MODALITIES}
         if not any(ratios.values()):
             return None
+        splits = {m: splits_noised(getattr(config, f"{m}_noise_train"), getattr(config, f"{m}_noise_test")) for m in MODALITIES}
         noises = {m: None for m in MODALITIES}
         if ratios["image"]:
             noises["image"] = image_noise.ImageNoise(config.image_corruptions, config.image_severity)
-        if ratios["audio"]:
+        if ratios["audio"] and splits["audio"]:  # no split noised: no ESC-50 (the builder skips it)
             noises["audio"] = audio_noise.AudioNoise(esc50_files, config.audio_min_snr_db, config.audio_max_snr_db)
         if ratios["text"]:
             from .text import TextNoise
 
             noises["text"] = TextNoise(config.text_noises, config.text_noise_params)
-        splits = {m: splits_noised(getattr(config, f"{m}_noise_train"), getattr(config, f"{m}_noise_test")) for m in MODALITIES}
         return cls(config.seed, noises, ratios, splits)
 
     def _rng(self, purpose: str, modality: str, split: str, key: str):

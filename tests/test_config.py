@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from helpers import SCRIPT, load
+from helpers import SCRIPT, load, rows
 
 
 def _builder(name="clean", **kwargs):
@@ -124,3 +124,13 @@ def test_named_configs_build_without_importing_nlpaug():
     code = "import sys; from luma_noise.builder import Luma; Luma(config_name='clean'); print('nlpaug' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-500:]
+
+
+def test_esc50_is_not_fetched_when_no_split_is_audio_noised(mirror, tmp_path, cache_dir):
+    """audio_noise_ratio > 0 with both audio_noise_train and audio_noise_test off noises nothing."""
+    shutil.copytree(mirror[0], tmp_path / "mirror")
+    shutil.rmtree(tmp_path / "mirror" / "esc50")
+    ds = load("clean", split="test", mirror=str(tmp_path / "mirror"), cache_dir=cache_dir,
+              audio_noise_ratio=1.0, audio_noise_train=False, audio_noise_test=False)
+    clean = load("clean", split="test", mirror=str(mirror[0]), cache_dir=cache_dir)
+    assert [r["audio"]["bytes"] for r in rows(ds)] == [r["audio"]["bytes"] for r in rows(clean)]
