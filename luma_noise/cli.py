@@ -95,8 +95,10 @@ def _mount_baselines(parser) -> None:
     """Mount `luma_noise.baselines`' subcommands (train, sweep, report) under `luma baselines`."""
     try:
         from .baselines.__main__ import mount
-    except ImportError as err:
-        parser.set_defaults(func=lambda args: _fail(f"the baselines commands are not available: {err}"))
+    except ImportError as err:  # e.g. a dependency of the baselines is missing: say which
+        message = f"the baselines commands are not available: {err}"
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(func=lambda args: _fail(message))
         return
     mount(parser.add_subparsers(dest="baselines_command", required=True, metavar="COMMAND"))
 

@@ -116,7 +116,7 @@ def _accepted(field: str) -> str:
         except (ValueError, TypeError) as err:
             message = re.sub(r", got .*$", "", str(err))
             message = re.sub(r"^\w+=.*?: (expected)", r"\1", message)
-            if message not in said and "object" not in message:
+            if message not in said and "object" not in message and not any("[" in m or "(" in m for m in said):
                 said.append(message)
     return "; ".join(said) or "any string"
 
