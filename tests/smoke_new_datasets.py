@@ -9,6 +9,7 @@ that both give the same examples of the expected sizes. With `--checkout`, it al
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -47,7 +48,28 @@ def main():
         assert got == [(ex["image_index"], ex["audio_path"], ex["text_index"], ex["audio"]["bytes"]) for ex in b], split
         print(f"{split}: {len(got)} examples, prepared == streaming")
     assert len(prepared["train"]) == len(manifest["splits"]["audio_train_clean"])
+    check_export(root)
     print(f"smoke test passed under datasets {datasets.__version__}")
+
+
+def check_export(root: Path) -> None:
+    """`luma export` of clean and sample_noise (text noises without models) into one folder:
+    `load_dataset` on the folder gives the builder's rows and bytes, features as the card declares."""
+    from luma_noise.cli import main as luma
+
+    out = Path(home) / "export"
+    variants = {"clean": {}, "sample_noise": {"text_noises": ["KeyboardNoise", "SpellingNoise", "OCRNoise"]}}
+    for name, fields in variants.items():
+        sets = [arg for k, v in fields.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+        assert luma(["export", name, *sets, "--mirror", str(root), "--name", name, "--output-dir", str(out)]) == 0, name
+    for name, fields in variants.items():
+        exported = datasets.load_dataset(str(out), name)
+        built = luma_noise.load(name, mirror=str(root), **fields)
+        for split in built:
+            assert isinstance(exported[split].features["audio"], datasets.Audio), "audio declared as Audio"
+            assert [c for c in exported[split].features] == [c for c in built[split].features], (name, split)
+            assert exported[split].with_format("arrow")[:].equals(built[split].with_format("arrow")[:]), (name, split)
+        print(f"export {name}: load_dataset on the folder == builder ({', '.join(f'{s} {len(d)}' for s, d in built.items())})")
 
 
 if __name__ == "__main__":
