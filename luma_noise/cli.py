@@ -163,6 +163,7 @@ def _variant_command(args) -> int:
 
 def _prepare(args, variant):
     """Build (or find cached) the variant, print where it is and its summary from the built data."""
+    import os
     import time
 
     from . import features as deep
@@ -175,8 +176,8 @@ def _prepare(args, variant):
     start = time.perf_counter()
     built = prepare(variant, num_proc=args.num_proc, cache_dir=args.cache_dir, script=script)
     resolved = variant.resolved()
-    print(f"prepared in {time.perf_counter() - start:.1f} s; cache: "
-          f"{built[next(iter(built))].cache_files[0]['filename'].rsplit('/', 1)[0]}")
+    files = [f["filename"] for ds in built.values() for f in ds.cache_files]
+    print(f"prepared in {time.perf_counter() - start:.1f} s; cache: {os.path.dirname(files[0]) if files else 'in memory'}")
     feature_cache = resolved.feature_cache_dir or deep.default_cache_dir(args.cache_dir)
     summary = summarize(built, resolved if args.diversity_features == "auto" else None, feature_cache)
     print(format_summary(summary))
