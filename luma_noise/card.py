@@ -40,26 +40,26 @@ def dataset_infos(builder_cls) -> dict:
 
 
 def yaml_header(builder_cls) -> str:
-    """The card's YAML header: license, tasks, and per config its features and splits."""
-    from datasets import DatasetInfo
+    """The card's YAML header: license, tasks, and per config its features and splits
+    (`huggingface_hub.DatasetCardData`, filled by `datasets`' `DatasetInfosDict`)."""
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
 
-    dataset_info = []
+    infos = DatasetInfosDict()
     for config in builder_cls.BUILDER_CONFIGS:
-        features = builder_cls(config_name=config.name).info.features
-        entry = DatasetInfo(features=features)._to_yaml_dict()
-        entry = {"config_name": config.name, "features": entry["features"],
-                 "splits": [{"name": n, "num_examples": k} for n, k in REAL_SPLIT_SIZES.items()]}
-        dataset_info.append(entry)
-    header = {
-        "license": "cc-by-sa-4.0",
-        "language": ["en"],
-        "pretty_name": "LUMA",
-        "size_categories": ["10K<n<100K"],
-        "task_categories": ["image-classification", "audio-classification", "text-classification"],
-        "tags": ["multimodal", "uncertainty-quantification", "out-of-distribution-detection", "label-noise"],
-        "dataset_info": dataset_info,
-    }
-    return "---\n" + yaml.safe_dump(header, sort_keys=False, width=120) + "---\n"
+        splits = SplitDict({n: SplitInfo(name=n, num_examples=k) for n, k in REAL_SPLIT_SIZES.items()})
+        infos[config.name] = DatasetInfo(features=builder_cls(config_name=config.name).info.features, splits=splits)
+    card = DatasetCardData(
+        license="cc-by-sa-4.0",
+        language=["en"],
+        pretty_name="LUMA",
+        size_categories=["10K<n<100K"],
+        task_categories=["image-classification", "audio-classification", "text-classification"],
+        tags=["multimodal", "uncertainty-quantification", "out-of-distribution-detection", "label-noise"],
+    )
+    infos.to_dataset_card_data(card)
+    return "---\n" + card.to_yaml() + "\n---\n"
 
 
 def write(builder_cls, root: Path = ROOT) -> None:
