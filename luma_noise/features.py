@@ -33,6 +33,7 @@ torch and transformers are imported inside the functions that need them: the dat
 script imports `luma_noise` for every config, and most configs never extract features.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -64,8 +65,10 @@ _CACHE_VERSION = 2
 _FILE_ROWS = 4096
 # A temporary file untouched for this long belongs to a killed write: it is removed.
 _STALE_TMP_S = 3600
-# Batches timed before the estimate of the time left is shown (after one untimed warm-up batch).
+# The estimate of the time left is shown once this many batches and seconds were timed
+# (after one untimed warm-up batch, which also loads the model).
 _TIMED_BATCHES = 2
+_TIMED_S = 5.0
 
 # Plurals of LUMA's class words that the Porter stemmer does not bring back to the class
 # word's stem (checked over all 50 class words in tests/test_features.py); "-s"/"-es"/"-ies"
@@ -299,15 +302,24 @@ class Extractor:
         return [batches[i] for i in np.random.default_rng(0).permutation(len(batches))]
 
     def run(self, items, batches):
-        """Yield (positions (B,), features (B, D) float32) per batch; `items[i]` is read only
-        for the batch that holds i, so a lazy sequence keeps one batch in memory."""
+        """Yield (positions (B,), features (B, D) float32) per batch. `items[i]` is read when
+        the batch holding i is prepared, in a background thread one batch ahead of the
+        forward passes (reading, decoding and preprocessing overlap the model, which matters
+        most on a GPU), so a lazy sequence keeps at most two batches in memory."""
         import torch
 
         processor, model, device = self.load()
         prepare, embed = _STEPS[self.modality]
-        with torch.inference_mode():
-            for positions in batches:
-                inputs = prepare([items[i] for i in positions], processor, model, device)
+
+        def inputs_of(positions):
+            return prepare([items[i] for i in positions], processor, model, device)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool, torch.inference_mode():
+            pending = pool.submit(inputs_of, batches[0]) if len(batches) else None
+            for index, positions in enumerate(batches):
+                inputs = pending.result()
+                if index + 1 < len(batches):
+                    pending = pool.submit(inputs_of, batches[index + 1])
                 yield positions, embed(inputs, model).float().cpu().numpy()
 
 
@@ -318,18 +330,20 @@ def _duration(seconds: float) -> str:
 
 
 def _with_progress(extractor: Extractor, results, total: int, progress: bool):
-    """Pass `results` through, with a tqdm bar and, once a warm-up batch and `_TIMED_BATCHES`
-    timed batches are done, one line with the item count, device and estimated time left."""
+    """Pass `results` through, with a tqdm bar and, once a warm-up batch and at least
+    `_TIMED_BATCHES` batches and `_TIMED_S` seconds were timed, one line with the item
+    count, device and estimated time left."""
     with tqdm(total=total, desc=f"{extractor.modality} features", unit="item", disable=not progress) as bar:
-        timed_from, timed_items = None, 0
+        timed_from, timed_items, told = None, 0, False
         for index, (positions, rows) in enumerate(results):
             bar.update(len(positions))
             if index == 0:
                 timed_from = time.perf_counter()  # the first batch also loads the model: not timed
             else:
                 timed_items += len(positions)
-            if index == _TIMED_BATCHES and bar.n < total:
-                per_item = (time.perf_counter() - timed_from) / timed_items
+            elapsed = time.perf_counter() - timed_from
+            if not told and index >= _TIMED_BATCHES and elapsed >= _TIMED_S and bar.n < total:
+                told, per_item = True, elapsed / timed_items
                 message = (f"{extractor.modality} features: {total} items with {extractor.model_id} on "
                            f"{extractor.load()[2]}, {per_item * 1e3:.0f} ms per item, about "
                            f"{_duration(per_item * (total - bar.n))} left")

@@ -183,10 +183,12 @@ def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models):
             return clips[i]
 
     for count, (positions, rows) in enumerate(extractor.run(Lazy(), batches), 1):
-        assert len(read) == 3 * count and sorted(read[-3:]) == sorted(positions.tolist())
+        # this batch has been read, and at most the next one besides (prepared ahead)
+        assert set(positions.tolist()) <= set(read) and 3 * count <= len(read) <= 3 * (count + 1)
 
 
-def test_time_estimate_is_shown_before_most_of_the_work(models, capsys):
+def test_time_estimate_is_shown_before_most_of_the_work(models, capsys, monkeypatch):
+    monkeypatch.setattr(features, "_TIMED_S", 0.0)  # tiny models: no need to time 5 s
     extract_features("image", _images(40), models["image"], batch_size=4)
     err = capsys.readouterr().err
     assert "image features: 40 items with" in err and "on cpu" in err and "left" in err
@@ -468,7 +470,9 @@ def test_feature_source_decodes_clips_one_batch_at_a_time(models, tmp_path, monk
 
     monkeypatch.setattr(features, "_STEPS", {**features._STEPS, "audio": (features._audio_inputs, spy)})
     source("audio", "train", np.arange(6))
-    assert decoded_at_forward == [2, 4, 6]
+    # before the k-th forward pass: batches 1..k decoded, batch k + 1 perhaps (prepared ahead)
+    assert len(decoded_at_forward) == 3
+    assert all(2 * k <= n <= 2 * (k + 1) for k, n in enumerate(decoded_at_forward, 1))
 
 
 # ---------------------------------------------------------------- through load_dataset
