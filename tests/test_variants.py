@@ -229,14 +229,17 @@ def test_low_diversity_redraws_train_only_with_consistent_labels(mirror, tmp_pat
     assert _pairs(train) != _pairs(clean["train"])
 
 
-def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path, model_kwargs, models):
+def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path, model_kwargs, models, monkeypatch):
+    loaded = []
+    real_load = deep._load
+    monkeypatch.setattr(deep, "_load", lambda modality, *args: loaded.append(modality) or real_load(modality, *args))
     _build(mirror, tmp_path / "a", "low_diversity", **model_kwargs)
-    before = deep.CACHE_EVENTS["computed"]
+    assert sorted(loaded) == ["audio", "image", "text"]
     _build(mirror, tmp_path / "b", "low_diversity", **model_kwargs)
-    assert deep.CACHE_EVENTS["computed"] == before
+    assert sorted(loaded) == ["audio", "image", "text"]  # every row cached: no model loaded
     moved = shutil.copytree(models["text"], tmp_path / "other-text-model")
     _build(mirror, tmp_path / "c", "low_diversity", **{**model_kwargs, "text_feature_model": str(moved)})
-    assert deep.CACHE_EVENTS["computed"] == before + 1
+    assert sorted(loaded) == ["audio", "image", "text", "text"]
 
 
 # ---------------------------------------------------------------- config errors
