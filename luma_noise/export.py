@@ -36,6 +36,13 @@ def export_features(features):
     return features
 
 
+def _declared(dataset):
+    """The dataset with the features an export declares; no copy when they are already its own
+    (`Dataset.cast` rewrites every row to a new cache file)."""
+    features = export_features(dataset.features)
+    return dataset if features == dataset.features else dataset.cast(features)
+
+
 def write_config(dataset_dict, out_dir, name: str, provenance: dict, max_shard_size=None, progress: bool = True) -> dict:
     """Write one config's splits as Parquet shards under `out_dir/name/` and update
     `out_dir/README.md`; returns {split: [shard paths]}.
@@ -56,7 +63,7 @@ def write_config(dataset_dict, out_dir, name: str, provenance: dict, max_shard_s
         shards = {}
         with tqdm(total=sum(plan.values()), desc=f"writing {name}", unit="shard", disable=not progress) as bar:
             for split, ds in dataset_dict.items():
-                ds = ds.cast(export_features(ds.features))
+                ds = _declared(ds)
                 shards[split] = []
                 for index in range(plan[split]):
                     path = staging / f"{split}-{index:05d}-of-{plan[split]:05d}.parquet"
@@ -152,7 +159,7 @@ def push(dataset_dict, repo_id: str, name: str, out_dir, token: Optional[str] = 
     import datasets
     from huggingface_hub import HfApi
 
-    data = datasets.DatasetDict({split: ds.cast(export_features(ds.features)) for split, ds in dataset_dict.items()})
+    data = datasets.DatasetDict({split: _declared(ds) for split, ds in dataset_dict.items()})
     record = Path(out_dir) / name / PROVENANCE
     commit = data.push_to_hub(repo_id, config_name=name, token=token, max_shard_size=max_shard_size,
                               commit_message=f"luma export: {name}",
