@@ -12,7 +12,6 @@ images); see `damage_table` for what they do to 32x32 images.
 import numbers
 import threading
 
-import imagecorruptions
 import numpy as np
 from PIL import Image
 
@@ -84,6 +83,8 @@ def corrupt_image(image: np.ndarray, name: str, severity: int, seed: int) -> np.
         raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
     library_name = _LIBRARY_NAME[name]
     kwargs = {"seed": int(seed)} if library_name in _OWN_SEED else {}
+    import imagecorruptions  # only configs with image noise pay its import
+
     function = imagecorruptions.corruption_dict[library_name]
     with _GLOBAL_STATE_LOCK:
         saved = np.random.get_state()

@@ -49,19 +49,19 @@ def source_bases(upstream: dict, mirror: Optional[str]) -> dict:
 class ImageFrame:
     """Images in the row order LUMA's split files index.
 
-    images: (N, 32, 32, 3) uint8; labels: (N,) int class ids; sources: (N,) str
-    ("cifar10", "cifar100", "edm").
+    images: (N, 32, 32, 3) uint8, a channels-last view of channels-first storage (CIFAR's
+    own layout: transposing the whole frame would copy 180 MB through a strided loop; a
+    selected row is transposed when it is copied); labels: (N,) int class ids; sources: (N,)
+    str ("cifar10", "cifar100", "edm").
     """
 
     images: np.ndarray
     labels: np.ndarray
     sources: np.ndarray
 
-    def take(self, mask: np.ndarray) -> "ImageFrame":
-        return ImageFrame(self.images[mask], self.labels[mask], self.sources[mask])
 
-
-def _cifar_batch(fileobj, member: str, label_key: str, names: list) -> tuple:
+def _cifar_batch(fileobj, member: str, label_key: str) -> tuple:
+    """(images (N, 3, 32, 32) uint8 channels-first, labels (N,)) of one CIFAR batch member."""
     batch = safe_load(fileobj, member, encoding="latin1")
     if not isinstance(batch, dict) or "data" not in batch or label_key not in batch:
         raise ValueError(f"{member}: expected a dict with keys 'data' and {label_key!r}")
@@ -69,8 +69,7 @@ def _cifar_batch(fileobj, member: str, label_key: str, names: list) -> tuple:
     if data.ndim != 2 or data.shape[1] != 3072:
         raise ValueError(f"{member}: 'data' has shape {data.shape}, expected (N, 3072)")
     # rows are 1024 red, 1024 green, 1024 blue values of a 32x32 image
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(batch[label_key])
+    return data.reshape(-1, 3, 32, 32), np.asarray(batch[label_key])
 
 
 def read_cifar(members: Iterable, archive: str) -> dict:
@@ -78,6 +77,7 @@ def read_cifar(members: Iterable, archive: str) -> dict:
 
     Returns {"train": (images (N,32,32,3) uint8, names (N,) str), "test": (...)} with the
     CIFAR label names (not yet renamed); CIFAR-10 train batches are concatenated in order 1..5.
+    Images are channels-last views of the channels-first rows (see `ImageFrame`).
     """
     raw = {}
     for path, fileobj in members:
@@ -97,8 +97,9 @@ def read_cifar(members: Iterable, archive: str) -> dict:
         missing = [m for m in members_ if m not in raw]
         if missing:
             raise ValueError(f"{archive}: missing members {missing}")
-        batches = [_cifar_batch(io.BytesIO(raw[m]), f"{archive}:{m}", label_key, names) for m in members_]
-        images = np.concatenate([b[0] for b in batches])
+        batches = [_cifar_batch(io.BytesIO(raw[m]), f"{archive}:{m}", label_key) for m in members_]
+        images = batches[0][0] if len(batches) == 1 else np.concatenate([b[0] for b in batches])
+        images = images.transpose(0, 2, 3, 1)
         labels = np.concatenate([b[1] for b in batches])
         out[split] = (images, np.asarray(names, dtype=object)[labels])
     return out
@@ -121,16 +122,24 @@ def read_edm(fileobj, source: str = "edm_images.pickle") -> tuple:
 def _labelled_frame(parts: list, keep: tuple) -> ImageFrame:
     """Concatenate (source, images, names) parts, rename CIFAR names, keep labels in `keep`.
 
-    Each part is filtered before concatenating, so the dropped images are never copied.
+    The kept rows are copied once, channels-first, straight into the frame's storage:
+    contiguous rows for CIFAR's views (only EDM's few are strided), dropped rows never.
     """
-    images, labels, sources = [], [], []
-    for source, part_images, names in parts:
-        names = np.array([CIFAR_RENAMES.get(n, n) for n in names], dtype=object)
-        mask = np.isin(names, keep)
-        images.append(part_images[mask])
-        labels.append(np.array([CLASS_ID[n] for n in names[mask]], dtype=np.int64))
-        sources.append(np.full(int(mask.sum()), source, dtype=object))
-    return ImageFrame(np.concatenate(images), np.concatenate(labels), np.concatenate(sources))
+    ids, sources = [], []
+    for source, _, names in parts:
+        codes, distinct = pd.factorize(np.asarray(names, dtype=object))  # map the few distinct names only
+        renamed = [CIFAR_RENAMES.get(n, n) for n in distinct]
+        ids.append(np.array([CLASS_ID[n] if n in keep else -1 for n in renamed], dtype=np.int64)[codes])
+    storage = np.empty((sum(int((i >= 0).sum()) for i in ids), 3, 32, 32), np.uint8)
+    start = 0
+    for (source, images, _), part_ids in zip(parts, ids):
+        mask = part_ids >= 0
+        end = start + int(mask.sum())
+        np.compress(mask, images.transpose(0, 3, 1, 2), axis=0, out=storage[start:end])
+        sources.append(np.full(end - start, source, dtype=object))
+        start = end
+    labels = np.concatenate([i[i >= 0] for i in ids])
+    return ImageFrame(storage.transpose(0, 2, 3, 1), labels, np.concatenate(sources))
 
 
 def image_train_frame(cifar10: dict, cifar100: dict, edm: tuple) -> ImageFrame:

@@ -60,6 +60,16 @@ def mirror(tmp_path_factory):
     return root, manifest
 
 
+@pytest.fixture(scope="session")
+def clean(mirror, tmp_path_factory):
+    """The `clean` config prepared once from the folder mirror: {split: list of examples}
+    (images as arrays, audio as raw bytes; see helpers.rows). Read-only: tests share it."""
+    from helpers import load, rows
+
+    ds = load(mirror=str(mirror[0]), cache_dir=str(tmp_path_factory.mktemp("clean-cache")))
+    return {split: rows(ds[split]) for split in ds}
+
+
 @pytest.fixture
 def cache_dir(tmp_path):
     """A fresh datasets cache for one test."""

@@ -139,7 +139,11 @@ def fixture_images(source: str, rows, class_ids) -> np.ndarray:
     images >>= 6  # gradient within +-64 of mid-grey
     images += _windows(keys >> np.uint64(12), 3072).reshape(-1, 32, 32, 3) >> 1
     images += 64  # 128 + gradient + (noise - 128) / 2
-    images = np.clip(images, 0, 255).astype(np.uint8)
+    return _mark(np.clip(images, 0, 255).astype(np.uint8), code, rows, class_ids)
+
+
+def _mark(images: np.ndarray, code: int, rows: np.ndarray, class_ids) -> np.ndarray:
+    """Write the class, row and source markers into (N, 32, 32, 3) uint8 `images`, in place."""
     images[:, 0, 0, 0] = np.asarray(class_ids, dtype=np.uint8)
     images[:, 0, 0, 1] = (rows >> 8) & 255
     images[:, 0, 0, 2] = rows & 255
@@ -217,6 +221,89 @@ def _sentence(h: int, label: str) -> str:
             f"{pick(_NOUN, 8)}, so everyone remembered it for a long time.")
 
 
+# ---- planted content -----------------------------------------------------------------
+# `write_mirror(planted=True)` writes content whose deep features are known under the
+# models of tests/planted_models.py, so the variants' answers are known:
+# * image of ID class c: a uniform colour. R, G place c's pair p = c % 21 on a 5x5 grid
+#   PLANTED_GRID apart; B = 128 -/+ PLANTED_MEMBER for c // 21 (the pair's two members),
+#   plus the row's offset (`planted_offsets`: +-2..6, 0 for EDM rows, which sit on their
+#   class centre). Features are the colour, so c's nearest other class is
+#   `image_partner(c)` = (c + 21) % 42 for any row and any number of neighbours.
+# * text of class c: "the <class word> <pair word> <member word> ." with the pair and
+#   member of `text_partner`'s pairs (c <-> c +- 3 within blocks of 6). With the class
+#   word masked the text's nearest other class is `text_partner(c)`; unmasked, the planted
+#   text model's class-word embedding (60 units per class id) makes it c - 1 or c + 1.
+# Other classes get mid-grey images (plus offsets); audio is the ordinary fixture audio.
+PLANTED_GRID = 45
+PLANTED_MEMBER = 10
+PLANTED_OFFSETS = (2, 3, 4, 5, 6)  # |B offset| of a CIFAR row from its class centre
+PLANTED_PAIR_WORDS = tuple(f"pq{chr(97 + i)}" for i in range(26))
+PLANTED_MEMBER_WORDS = ("mqa", "mqb")
+
+
+def image_partner(class_id: int) -> int:
+    """The nearest other class of an ID class's planted images."""
+    return (class_id + 21) % len(ID_CLASSES)
+
+
+def text_partner(class_id: int) -> int:
+    """The nearest other class of an ID class's planted texts (class word masked)."""
+    return class_id + 3 if class_id % 6 < 3 else class_id - 3
+
+
+def _text_pair(class_id: int) -> tuple[int, int]:
+    """(pair index 0..25, member 0/1) of a class's planted text."""
+    return (class_id // 6) * 3 + class_id % 3, (class_id % 6) // 3
+
+
+def planted_offsets(source: str, labels) -> np.ndarray:
+    """int16 B offsets (N,) of the planted images of a source whose rows have `labels`: 0 for
+    EDM rows; else the k-th row of a label gets +-PLANTED_OFFSETS[(k // 2) % 5], signs
+    alternating, so a class's offsets are symmetric and its centre sits near 0."""
+    labels = pd.Series(list(labels))
+    if source == "edm":
+        return np.zeros(len(labels), np.int16)
+    rank = labels.groupby(labels).cumcount().to_numpy()
+    size = np.asarray(PLANTED_OFFSETS, np.int16)[(rank // 2) % len(PLANTED_OFFSETS)]
+    return np.where(rank % 2, -size, size).astype(np.int16)
+
+
+def planted_colours(class_ids) -> np.ndarray:
+    """(N, 3) int16 planted centre colour of each class id (mid-grey for non-ID classes)."""
+    ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
+    pair, member = ids % 21, ids // 21
+    colours = np.stack([30 + PLANTED_GRID * (pair % 5), 30 + PLANTED_GRID * (pair // 5),
+                        128 + PLANTED_MEMBER * (2 * member - 1)], axis=1)
+    colours[ids >= len(ID_CLASSES)] = 128
+    return colours.astype(np.int16)
+
+
+def planted_images(source: str, rows, class_ids, offsets) -> np.ndarray:
+    """Planted images (N, 32, 32, 3) uint8: class colour + B `offsets`, with the usual markers."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    colours = planted_colours(class_ids)
+    colours[:, 2] += np.asarray(offsets, np.int16)
+    images = np.empty((len(rows), 32, 32, 3), np.uint8)  # C order: pickled as upstream's arrays are
+    images[:] = colours[:, None, None, :]
+    return _mark(images, SOURCES.index(source), rows, class_ids)
+
+
+def planted_texts(labels) -> list[str]:
+    """Planted texts of class words `labels`: "the <word> <pair word> <member word> ."."""
+    out = []
+    for label in labels:
+        pair, member = _text_pair(CLASSES.index(label))
+        out.append(f"the {label} {PLANTED_PAIR_WORDS[pair]} {PLANTED_MEMBER_WORDS[member]} .")
+    return out
+
+
+def _images(plan: dict, source: str, rows, class_ids, offsets) -> np.ndarray:
+    """Rows of a source's images: planted (with their `offsets`) or ordinary fixture images."""
+    if plan.get("planted"):
+        return planted_images(source, rows, class_ids, offsets)
+    return fixture_images(source, rows, class_ids)
+
+
 # ---- sizes ---------------------------------------------------------------------------
 def _count(real: float, scale: float | None, minimum: int) -> int:
     """`real` rows scaled by `scale`, never fewer than `minimum` (just `minimum` if unscaled)."""
@@ -224,18 +311,23 @@ def _count(real: float, scale: float | None, minimum: int) -> int:
 
 
 def plan_sizes(scale: float | None = None, per_class_train: int = 3,
-               per_class_test: int = 2) -> dict:
+               per_class_test: int = 2, per_class_pool: int | None = None) -> dict:
     """Rows per class of every source and split file; ``scale=1.0`` gives the real counts.
 
     Returns ``per_class_train``/``per_class_test`` (rows per ID class in each split file),
     ``cifar10_train``/``cifar10_test``/``cifar100_train``/``cifar100_test``/``edm``
     (label name -> rows) and ``audio``/``text`` (rows per LUMA class id, length 50).
+    per_class_pool: rows per ID class in the CIFAR train sources (the diversity sampling's
+    candidates; default one more than the train split takes), at least per_class_train.
     """
     if scale is not None and not 0 < scale <= 1:
         raise ValueError(f"scale must be None or in (0, 1], got {scale!r}")
     if per_class_train < 1 or per_class_test < 1:
         raise ValueError("per_class_train and per_class_test must be >= 1, got "
                          f"{per_class_train} and {per_class_test}")
+    pool = per_class_train + 1 if per_class_pool is None else per_class_pool
+    if pool < per_class_train:
+        raise ValueError(f"per_class_pool must be >= per_class_train ({per_class_train}), got {pool}")
     pt = _count(REAL["split_train"], scale, per_class_train)
     pe = _count(REAL["split_test"], scale, per_class_test)
 
@@ -246,13 +338,13 @@ def plan_sizes(scale: float | None = None, per_class_train: int = 3,
     # Real CIFAR-100 has exactly the 500/100 rows per class the splits take; only the
     # small mirror adds a spare row, so scale 1.0 keeps the real totals.
     c100_train = {n: max(pt, c) if luma_class_id(n) != NON_LUMA else c for n, c in
-                  per_name(CIFAR100_NAMES, REAL["c100_train"], per_class_train + 1, 1).items()}
+                  per_name(CIFAR100_NAMES, REAL["c100_train"], pool, 1).items()}
     c100_test = {n: max(pe, c) if luma_class_id(n) != NON_LUMA else c for n, c in
                  per_name(CIFAR100_NAMES, REAL["c100_test"], per_class_test + 1, 1).items()}
-    ood_base = per_class_train + 1  # the small mirror's CIFAR-100 train rows per class
+    ood_base = pool  # the small mirror's CIFAR-100 train rows per class
     return {
         "scale": scale, "per_class_train": pt, "per_class_test": pe,
-        "cifar10_train": per_name(CIFAR10_NAMES, REAL["c10_train"], pt + 1, 2),
+        "cifar10_train": per_name(CIFAR10_NAMES, REAL["c10_train"], max(pool, pt + 1), 2),
         "cifar10_test": per_name(CIFAR10_NAMES, REAL["c10_test"], pe + 1, 2),
         "cifar100_train": c100_train, "cifar100_test": c100_test,
         "edm": _edm_counts(scale),
@@ -327,17 +419,18 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
 
 
 # ---- CIFAR ---------------------------------------------------------------------------
-def _cifar_source(source: str, names: tuple, counts: dict, rng) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_source(source: str, names: tuple, plan: dict, rng) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled label indices into `names` (N,) and marked CIFAR rows (N, 3072) uint8.
 
     A row is 1024 red, 1024 green, 1024 blue values of a 32x32 image, row-major.
     """
-    labels = rng.permutation(np.repeat(np.arange(len(names)), [counts[n] for n in names]))
+    labels = rng.permutation(np.repeat(np.arange(len(names)), [plan[source][n] for n in names]))
     ids = _class_ids(names)[labels]
+    offsets = planted_offsets(source, labels)
     data = np.empty((len(labels), 3072), np.uint8)
     for start in range(0, len(labels), 4096):  # chunks bound the float32 temporaries
         rows = np.arange(start, min(start + 4096, len(labels)))
-        images = fixture_images(source, rows, ids[rows])
+        images = _images(plan, source, rows, ids[rows], offsets[rows])
         data[rows] = images.transpose(0, 3, 1, 2).reshape(len(rows), 3072)
     return labels, data
 
@@ -350,10 +443,8 @@ def _filenames(names: tuple, labels: np.ndarray, first_row: int) -> list[str]:
 def _write_cifar10(root: Path, plan: dict, rng) -> dict[str, list[str]]:
     """Write cifar/cifar-10-python.tar.gz; return label names per row of train and test."""
     top = "cifar-10-batches-py"
-    train_labels, train_data = _cifar_source("cifar10_train", CIFAR10_NAMES,
-                                             plan["cifar10_train"], rng)
-    test_labels, test_data = _cifar_source("cifar10_test", CIFAR10_NAMES,
-                                           plan["cifar10_test"], rng)
+    train_labels, train_data = _cifar_source("cifar10_train", CIFAR10_NAMES, plan, rng)
+    test_labels, test_data = _cifar_source("cifar10_test", CIFAR10_NAMES, plan, rng)
     members = [(top, None)]
     first = 0
     batches = zip(np.array_split(train_labels, 5), np.array_split(train_data, 5))
@@ -387,7 +478,7 @@ def _write_cifar100(root: Path, plan: dict, rng) -> dict[str, list[str]]:
     members, out = [(top, None)], {}
     for part, batch_label in (("train", "training batch 1 of 1"), ("test", "testing batch 1 of 1")):
         source = f"cifar100_{part}"
-        labels, data = _cifar_source(source, CIFAR100_NAMES, plan[source], rng)
+        labels, data = _cifar_source(source, CIFAR100_NAMES, plan, rng)
         members.append((f"{top}/{part}", py2_pickle({
             "filenames": _filenames(CIFAR100_NAMES, labels, 0), "batch_label": batch_label,
             "fine_labels": labels.tolist(), "coarse_labels": coarse_of[labels].tolist(),
@@ -408,7 +499,7 @@ def _write_edm(root: Path, plan: dict, rng) -> list[str]:
     names = list(plan["edm"])
     labels = rng.permutation(np.repeat(np.arange(len(names)), list(plan["edm"].values())))
     label_names = [names[i] for i in labels.tolist()]
-    images = fixture_images("edm", np.arange(len(labels)), _class_ids(label_names))
+    images = _images(plan, "edm", np.arange(len(labels)), _class_ids(label_names), 0)
     column = np.empty(len(images), dtype=object)
     column[:] = list(images)  # an object column of separate arrays, as upstream
     # Object dtype for the labels and the column names too: pandas 3 would otherwise
@@ -445,7 +536,8 @@ def _write_text(root: Path, plan: dict, rng) -> list[str]:
     """Write luma/text_data.tsv (unnamed index, text, label, source); return the labels."""
     ids = rng.permutation(np.repeat(np.arange(len(CLASSES)), plan["text"]))
     labels = [CLASSES[i] for i in ids.tolist()]
-    frame = pd.DataFrame({"text": fixture_texts(np.arange(len(ids)), labels),
+    texts = planted_texts(labels) if plan.get("planted") else fixture_texts(np.arange(len(ids)), labels)
+    frame = pd.DataFrame({"text": texts,
                           "label": labels, "source": "fixture"})
     frame.to_csv(root / "luma" / "text_data.tsv", sep="\t")
     return labels
@@ -528,13 +620,17 @@ _PURPOSES = ("cifar10", "cifar100", "edm", "audio", "text", "splits", "esc50")
 
 
 def write_mirror(root, scale: float | None = None, seed: int = 0, per_class_train: int = 3,
-                 per_class_test: int = 2, audio_seconds: float | None = None) -> dict:
+                 per_class_test: int = 2, audio_seconds: float | None = None,
+                 per_class_pool: int | None = None, planted: bool = False) -> dict:
     """Write the mirror under folder `root`; return the manifest (also root/manifest.json).
 
     scale: None for the tiny default, or (0, 1] of the real row counts (1.0 = real).
     per_class_train / per_class_test: minimum rows per ID class in each split file.
     audio_seconds: wav length in (0, 4] s; default 0.25 s, or 0.1 s once the datalist
         passes 20,000 rows (a 0.1 s wav fits one 4 KiB disk block).
+    per_class_pool: CIFAR train rows per ID class (see `plan_sizes`).
+    planted: images and texts with known features (see "planted content" above) instead
+        of the ordinary fixture content; the manifest's sizes then say "planted": true.
     Each purpose draws from its own ``default_rng([seed, k])``, so they don't shift each other.
 
     Manifest keys: scale, seed, audio_seconds, sizes (`plan_sizes`), source_labels (label
@@ -545,7 +641,7 @@ def write_mirror(root, scale: float | None = None, seed: int = 0, per_class_trai
     per-class minima), esc50_files.
     """
     root = Path(root)
-    plan = plan_sizes(scale, per_class_train, per_class_test)
+    plan = {**plan_sizes(scale, per_class_train, per_class_test, per_class_pool), "planted": planted}
     if audio_seconds is None:
         audio_seconds = 0.25 if sum(plan["audio"]) <= 20_000 else 0.1
     if not 0 < audio_seconds <= 4:  # the noise table's windows are at most 65536 samples

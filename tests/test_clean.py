@@ -4,18 +4,10 @@ import collections
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from helpers import load, rows, wav_samples
+from helpers import wav_samples
 from make_mirror import fixture_image, fixture_text
 from luma_noise.classes import CLASSES, ID_CLASSES, OOD_CLASSES
-
-
-@pytest.fixture(scope="module")
-def clean(mirror, tmp_path_factory):
-    """The clean config prepared from the folder mirror, as lists of examples per split."""
-    ds = load(mirror=str(mirror[0]), cache_dir=str(tmp_path_factory.mktemp("cache")))
-    return {split: rows(ds[split]) for split in ds}
 
 
 def test_split_sizes_and_balance(clean, mirror):
@@ -66,10 +58,19 @@ def test_images_and_audio_are_lossless(clean, mirror):
 
 
 def test_ood_draws_from_every_ood_row_including_edm(clean, mirror):
+    """Per OOD class, the image candidates are all its train-frame rows, EDM ones included:
+    where images are the class's smallest modality every one of them is drawn."""
     _, manifest = mirror
     frame = manifest["image_train_frame"]
+    drawn = collections.defaultdict(set)
     for ex in clean["ood"]:
         assert CLASSES[ex["label"]] in OOD_CLASSES
         assert frame[ex["image_index"]][2] == CLASSES[ex["label"]]
+        drawn[CLASSES[ex["label"]]].add(ex["image_index"])
     keys = [(ex["image_index"], ex["audio_path"], ex["text_index"]) for ex in clean["ood"]]
     assert len(set(keys)) == len(keys)
+    image_smallest = [c for c, counts in manifest["ood_counts"].items() if counts["image"] == min(counts.values())]
+    assert image_smallest
+    for name in image_smallest:
+        assert drawn[name] == {i for i, (_, _, label) in enumerate(frame) if label == name}
+    assert any(frame[i][0] == "edm" for name in image_smallest for i in drawn[name])

@@ -16,9 +16,9 @@ def _fingerprint(examples):
 
 
 @pytest.fixture(scope="module")
-def prepared(mirror, tmp_path_factory):
-    ds = load(mirror=str(mirror[0]), cache_dir=str(tmp_path_factory.mktemp("cache")))
-    return {split: _fingerprint(rows(ds[split])) for split in ds}
+def prepared(clean):
+    """The session's `clean` examples (conftest), fingerprinted."""
+    return {split: _fingerprint(examples) for split, examples in clean.items()}
 
 
 def test_streaming_gives_the_same_examples_in_the_same_order(prepared, mirror, cache_dir):

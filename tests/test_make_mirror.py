@@ -327,3 +327,25 @@ def test_cli(tmp_path, capsys):
     assert main([str(tmp_path / "m"), "--seed", "3"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["seed"] == 3
+
+
+def test_planted_mirror_plants_known_neighbours_and_offsets(tmp_path):
+    """The planted mirror's answers: partner classes that are nobody's (c + 1), colours a
+    grid apart, offsets symmetric per class with EDM on the centre, texts of planted words."""
+    from make_mirror import image_partner, planted_colours, planted_offsets, text_partner
+
+    ids = range(len(ID_CLASSES))
+    for partner in (image_partner, text_partner):
+        assert all(partner(partner(c)) == c != partner(c) and 0 <= partner(c) < len(ID_CLASSES) for c in ids)
+    assert all(len({image_partner(c), text_partner(c), (c + 1) % 42, c - 1}) == 4 for c in ids)
+    colours = planted_colours(list(ids)).astype(float)
+    distance = np.linalg.norm(colours[:, None] - colours[None], axis=2) + np.diag([np.inf] * len(ID_CLASSES))
+    assert [int(np.argmin(row)) for row in distance] == [image_partner(c) for c in ids]
+    manifest = write_mirror(tmp_path, per_class_pool=6, planted=True)
+    assert manifest["sizes"]["planted"] and manifest["sizes"]["cifar10_train"]["horse"] == 6
+    offsets = planted_offsets("cifar10_train", manifest["source_labels"]["cifar10_train"])
+    horse = np.array(manifest["source_labels"]["cifar10_train"]) == "horse"
+    assert sorted(offsets[horse].tolist()) == [-4, -3, -2, 2, 3, 4]
+    assert not planted_offsets("edm", ["man", "boy"]).any()
+    texts = pd.read_csv(tmp_path / "luma" / "text_data.tsv", sep="\t")
+    assert all(t.split()[:2] == ["the", label] for t, label in zip(texts["text"], texts["label"]))
