@@ -100,7 +100,8 @@ def _write_card(out_dir: Path, name: str, dataset_dict, shards: dict) -> None:
         dataset_size=sum(ds.data.nbytes for ds in dataset_dict.values()))
     # `to_dataset_card_data` merges by config name: other configs' entries stay as they are
     DatasetInfosDict({name: info}).to_dataset_card_data(card_data)
-    MetadataConfigs({name: {"data_files": [{"split": s, "path": f"{name}/{s}-*"} for s in shards]}}).to_dataset_card_data(card_data)
+    data_files = [{"split": split, "path": f"{name}/{split}-*"} for split in shards]
+    MetadataConfigs({name: {"data_files": data_files}}).to_dataset_card_data(card_data)
     if "license" not in card_data.to_dict():
         card_data.license = "cc-by-sa-4.0"
     readme.write_text(f"---\n{card_data.to_yaml()}\n---\n{card_body(out_dir)}", encoding="utf-8")

@@ -41,9 +41,10 @@ def summarize(dataset_dict, config=None, feature_cache_dir=None, progress: bool 
     if "noise" in columns:
         summary["noise"] = {split: _noise_counts(_columns(ds, ["noise"])["noise"]) for split, ds in dataset_dict.items()}
     if "conflict_modality" in columns:
-        summary["conflict"] = {
-            split: dict(sorted(collections.Counter(m for m in _columns(ds, ["conflict_modality"])["conflict_modality"] if m).items()))
-            for split, ds in dataset_dict.items()}
+        summary["conflict"] = {}
+        for split, ds in dataset_dict.items():
+            counts = collections.Counter(m for m in _columns(ds, ["conflict_modality"])["conflict_modality"] if m)
+            summary["conflict"][split] = dict(sorted(counts.items()))
     if config is not None and "train" in dataset_dict:
         diversity = _diversity(dataset_dict["train"], config, feature_cache_dir, progress)
         if diversity:
@@ -146,7 +147,8 @@ def format_summary(summary: dict) -> str:
         for modality, names in per_modality.items():
             total = sum(names.values())
             drawn = ", ".join(f"{name} {count}" for name, count in names.items()) or "none"
-            lines.append(f"noise ({split}, {modality}): {total} of {rows[split]} noised ({_percent(total, rows[split])}): {drawn}")
+            share = _percent(total, rows[split])
+            lines.append(f"noise ({split}, {modality}): {total} of {rows[split]} noised ({share}): {drawn}")
     for split, per_modality in summary.get("conflict", {}).items():
         total = sum(per_modality.values())
         detail = ", ".join(f"{m} {n}" for m, n in per_modality.items()) or "none"
