@@ -10,15 +10,13 @@ Also here: extracting the ESC-50 wavs from the upstream `master.zip` as `dataset
 `iter_archive` yields it, and 16-bit wav encoding/decoding for the loading script.
 """
 
-import csv
 import io
 import math
 import numbers
 import os
-import tempfile
 import threading
 import warnings
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -34,60 +32,19 @@ MAX_DRAWS = 10  # redraws allowed when a drawn background segment is digital sil
 _SILENT_RMS = 1e-9  # AddBackgroundNoise returns its input unchanged below this noise RMS
 
 
-def extract_esc50(members, dest_dir, categories=None) -> list:
-    """Write ESC-50's wavs from archive members into `dest_dir`; return their paths sorted by name.
+def esc50_wavs(folder) -> list:
+    """ESC-50's wav paths in `folder`, an extracted `master.zip`, sorted by file name.
 
-    members: iterable of (member path, binary file object), as `dl_manager.iter_archive`
-    yields for ESC-50's GitHub `master.zip` (layout: ESC50_LAYOUT; the top folder may be
-    named after another ref, e.g. `ESC-50-<commit>/`). A file already in `dest_dir` with the
-    same size is kept; others are written to a temporary name and renamed into place, so
-    concurrent builds sharing `dest_dir` never see partial files.
-    categories: optional iterable of ESC-50 category names (e.g. "rain"); then only those
-    wavs are returned (all are still written: the archive is streamed once).
+    The layout is ESC50_LAYOUT; the top folder may be named after another ref
+    (e.g. `ESC-50-<commit>/`). Extraction is `datasets`' own (`dl_manager.extract`).
     """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    paths, meta, seen = [], None, []
-    for member_path, fileobj in members:
-        parts = PurePosixPath(str(member_path).replace("\\", "/")).parts
-        if len(seen) < 5:
-            seen.append(str(member_path))
-        if len(parts) == 3 and parts[1] == "audio" and parts[2].lower().endswith(".wav"):
-            paths.append(_write_if_changed(dest_dir / parts[2], fileobj.read()))
-        elif len(parts) == 3 and parts[1:] == ("meta", "esc50.csv"):
-            meta = fileobj.read().decode("utf-8")
+    folder = Path(folder)
+    paths = sorted((p for p in folder.glob("*/audio/*") if p.suffix.lower() == ".wav"), key=lambda p: p.name)
     if not paths:
+        seen = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))[:5]
         raise FileNotFoundError(f"no ESC-50 wavs in the archive: expected members {ESC50_LAYOUT} "
                                 f"(ESC-50's GitHub master.zip); first members seen: {seen}")
-    if categories is not None:
-        paths = _filter_categories(paths, meta, categories)
-    return sorted(paths, key=lambda p: p.name)
-
-
-def _write_if_changed(path: Path, data: bytes) -> Path:
-    if path.is_file() and path.stat().st_size == len(data):
-        return path
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _filter_categories(paths, meta, categories) -> list:
-    if meta is None:
-        raise FileNotFoundError(f"categories given but no meta/esc50.csv in the archive; expected {ESC50_LAYOUT}")
-    category_of = {row["filename"]: row["category"] for row in csv.DictReader(io.StringIO(meta))}
-    wanted = {categories} if isinstance(categories, str) else set(categories)
-    unknown = wanted - set(category_of.values())
-    if unknown:
-        raise ValueError(f"categories {sorted(unknown)} are not ESC-50 categories; "
-                         f"allowed: {sorted(set(category_of.values()))}")
-    return [p for p in paths if category_of.get(p.name) in wanted]
+    return paths
 
 
 def _check_snr(name: str, value) -> float:

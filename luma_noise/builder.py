@@ -7,7 +7,6 @@ alignment, noise, sampling) is in the other `luma_noise` modules.
 """
 
 import dataclasses
-import hashlib
 import inspect
 import json
 import math
@@ -286,17 +285,16 @@ class Luma(datasets.GeneratorBasedBuilder):
             return audio.decode_wav(f.read())
 
     def _esc50_files(self, dl_manager, base):
-        """ESC-50's wavs, extracted beside the datasets cache (one folder per source).
+        """ESC-50's wavs, extracted by `datasets` beside its downloads (`dl_manager.extract`).
 
         The zip is downloaded whole even when streaming: reading a zip needs random access,
         which GitHub's generated archives (no Content-Length, no ranges) do not offer.
         """
         archive = self._fetch(dl_manager, [base + "master.zip"])[0]
-        if isinstance(dl_manager, datasets.StreamingDownloadManager):  # iter_archive of the local copy
+        if isinstance(dl_manager, datasets.StreamingDownloadManager):  # extract the local copy
             dl_manager = datasets.DownloadManager(dataset_name=self.dataset_name, download_config=dl_manager.download_config)
-        folder = os.path.join(self._cache_dir_root, "luma_esc50", hashlib.sha256(base.encode()).hexdigest()[:16])
         with download.readable("esc50/master.zip", archive, base + "master.zip", self._download_options(dl_manager)):
-            return tuple(map(str, audio.extract_esc50(dl_manager.iter_archive(archive), folder)))
+            return tuple(map(str, audio.esc50_wavs(dl_manager.extract(archive))))
 
     def _read_upstream(self, dl_manager, files, urls):
         """The upstream tables. A file that cannot be read is named with its URL and, when it is a

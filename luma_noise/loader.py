@@ -5,6 +5,7 @@ the package's own `Luma` builder (the class `luma.py` subclasses), from a checko
 installed wheel, the way `load_dataset` drives a script's builder, and returns the same objects.
 """
 
+import inspect
 from typing import Optional
 
 
@@ -46,4 +47,6 @@ def load(config_name: str = "clean", split: Optional[str] = None, streaming: boo
                                  storage_options=storage_options)
     if keep_in_memory is None:
         keep_in_memory = datasets.utils.info_utils.is_small_dataset(builder.info.dataset_size)
-    return builder.as_dataset(split=split, verification_mode=verification_mode, in_memory=keep_in_memory)
+    # datasets >= 4 verifies while preparing only: its as_dataset has no verification_mode
+    verify = {"verification_mode": verification_mode} if "verification_mode" in inspect.signature(builder.as_dataset).parameters else {}
+    return builder.as_dataset(split=split, in_memory=keep_in_memory, **verify)

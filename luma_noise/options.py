@@ -94,8 +94,9 @@ def _number(config, field: str, low: float, high: float = math.inf, integer: boo
     kind = numbers.Integral if integer else numbers.Real
     if (isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value)
             or not low <= value <= high):
-        what = "an integer" if integer else "a finite number"
-        return [f"{field}={value!r}: expected {what} in [{low}, {high}]"]
+        what = "an integer" if integer else "a number"
+        bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
+        return [f"{field}={value!r}: expected {'a finite number' if not math.isfinite(high) and not integer else what} {bounds}"]
     return []
 
 
@@ -105,17 +106,19 @@ def _flag(config, field: str) -> list:
     return []
 
 
-def _names(config, field: str, allowed: tuple) -> list:
-    """A non-empty list of distinct names from `allowed`; stored as a tuple (keywords arrive as lists)."""
+def _names(config, field: str, check_name) -> list:
+    """A non-empty list of distinct names, each passing the library's `check_name`; stored as a
+    tuple (keywords arrive as lists)."""
     value = getattr(config, field)
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
-        return [f"{field}={value!r}: expected a non-empty list of names from {list(allowed)}"]
-    unknown = [v for v in value if v not in allowed]
-    if unknown or len(set(value)) != len(value):
-        what = f"unknown name(s) {unknown}" if unknown else "repeated names"
-        return [f"{field}={list(value)!r}: {what}; expected distinct names from {list(allowed)}"]
+        return [f"{field}={value!r}: expected a non-empty list of names"]
+    if len(set(value)) != len(value):
+        return [f"{field}={list(value)!r}: expected distinct names"]
     setattr(config, field, tuple(value))
-    return []
+    problems = []
+    for name in value:
+        problems += _checked(field, check_name, name)
+    return problems
 
 
 def _optional_text(config, field: str, what: str) -> list:
@@ -162,10 +165,10 @@ def _validate_sample_noise(config, text_params: bool) -> list:
         problems += _number(config, f"{modality}_noise_ratio", 0.0, 1.0)
         problems += _flag(config, f"{modality}_noise_train")
         problems += _flag(config, f"{modality}_noise_test")
-    corruptions = _names(config, "image_corruptions", image.IMAGE_CORRUPTIONS)
+    corruptions = _names(config, "image_corruptions", image.check_corruption)
     problems += corruptions or _checked("image_corruptions/image_severity", image.ImageNoise, config.image_corruptions, config.image_severity)
     problems += _checked("audio_min_snr_db/audio_max_snr_db", audio.check_snr_range, config.audio_min_snr_db, config.audio_max_snr_db)
-    names = _names(config, "text_noises", text.TEXT_NOISES)
+    names = _names(config, "text_noises", text._check_name)
     problems += names + _text_params(config, text_params and not names)
     return problems
 

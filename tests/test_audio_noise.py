@@ -11,7 +11,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from luma_noise.audio import AudioNoise, decode_wav, encode_wav, extract_esc50
+from luma_noise.audio import AudioNoise, decode_wav, encode_wav, esc50_wavs
 
 SR = 16_000
 
@@ -172,63 +172,39 @@ def test_clip_validation(noise, samples, sample_rate, message):
         noise(samples, sample_rate, np.random.default_rng(0))
 
 
-def _esc50_zip(path, wavs, top="ESC-50-master", meta=True):
+def _esc50_zip(path, wavs, top="ESC-50-master"):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{top}/README.md", "ESC-50")
         for name, data in wavs.items():
             archive.writestr(f"{top}/audio/{name}", data)
-        if meta:
-            rows = "".join(f"{name},1,{i},{'rain' if i % 2 else 'dog'},False,x,A\n" for i, name in enumerate(wavs))
-            archive.writestr(f"{top}/meta/esc50.csv", "filename,fold,target,category,esc10,src_file,take\n" + rows)
+        rows = "".join(f"{name},1,{i},{'rain' if i % 2 else 'dog'},False,x,A\n" for i, name in enumerate(wavs))
+        archive.writestr(f"{top}/meta/esc50.csv", "filename,fold,target,category,esc10,src_file,take\n" + rows)
     return path
-
-
-def _members(path):
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.is_dir():
-                with archive.open(info) as f:
-                    yield info.filename, f
 
 
 WAVS = {name: encode_wav(speech_like(800, i), 8_000) for i, name in enumerate(["2-9-A-5.wav", "1-5-B-0.wav", "1-7-A-3.wav"])}
 
 
-def test_extract_esc50_writes_sorted_wavs_and_skips_present_ones(tmp_path):
-    archive = _esc50_zip(tmp_path / "master.zip", WAVS)
-    dest = tmp_path / "out"
-    paths = extract_esc50(_members(archive), dest)
+def _extracted(archive, tmp_path):
+    """`archive` extracted the way the builder does it: datasets' own DownloadManager.extract."""
+    import datasets
+
+    config = datasets.DownloadConfig(cache_dir=str(tmp_path / "downloads"))
+    return datasets.DownloadManager(download_config=config).extract(str(archive))
+
+
+def test_esc50_wavs_of_an_extracted_archive_sorted_by_name(tmp_path):
+    archive = _esc50_zip(tmp_path / "master.zip", WAVS, top="ESC-50-33c8ce9")
+    paths = esc50_wavs(_extracted(archive, tmp_path))
     assert [p.name for p in paths] == sorted(WAVS) and all(p.read_bytes() == WAVS[p.name] for p in paths)
-    assert sorted(p.name for p in dest.iterdir()) == sorted(WAVS)  # no README, no leftover temp files
-    mtime = paths[0].stat().st_mtime_ns
-    paths[1].write_bytes(b"truncated")
-    assert extract_esc50(_members(archive), dest) == paths
-    assert paths[0].stat().st_mtime_ns == mtime and paths[1].read_bytes() == WAVS[paths[1].name]
     assert decode_wav(paths[0].read_bytes())[1] == 8_000
 
 
-def test_extract_esc50_through_datasets_iter_archive(tmp_path):
-    datasets = pytest.importorskip("datasets")
-    archive = _esc50_zip(tmp_path / "master.zip", WAVS, top="ESC-50-33c8ce9")
-    paths = extract_esc50(datasets.DownloadManager().iter_archive(str(archive)), tmp_path / "out")
-    assert [p.name for p in paths] == sorted(WAVS)
-
-
-def test_extract_esc50_category_filter(tmp_path):
-    archive = _esc50_zip(tmp_path / "master.zip", WAVS)
-    assert [p.name for p in extract_esc50(_members(archive), tmp_path / "a", categories=["rain"])] == ["1-5-B-0.wav"]
-    with pytest.raises(ValueError, match=r"\['thunder'\].*allowed: \['dog', 'rain'\]"):
-        extract_esc50(_members(archive), tmp_path / "b", categories=["thunder"])
-    bare = _esc50_zip(tmp_path / "bare.zip", WAVS, meta=False)
-    with pytest.raises(FileNotFoundError, match="meta/esc50.csv"):
-        extract_esc50(_members(bare), tmp_path / "c", categories=["rain"])
-
-
-def test_extract_esc50_names_the_layout_when_nothing_matches(tmp_path):
+def test_esc50_wavs_names_the_layout_when_nothing_matches(tmp_path):
     with zipfile.ZipFile(tmp_path / "flat.zip", "w") as archive:
         archive.writestr("audio/1-5-B-0.wav", WAVS["1-5-B-0.wav"])
-    with pytest.raises(FileNotFoundError, match=r"ESC-50-master/audio/.*first members seen: \['audio/1-5-B-0.wav'\]"):
-        extract_esc50(_members(tmp_path / "flat.zip"), tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match=r"ESC-50-master/audio/.*first members seen: \['audio', 'audio/1-5-B-0.wav'\]"):
+        esc50_wavs(_extracted(tmp_path / "flat.zip", tmp_path))
 
 
 def test_wav_round_trip_is_deterministic_and_clips():
