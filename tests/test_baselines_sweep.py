@@ -127,15 +127,15 @@ def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir
     then skipped; the report reads the result (conflict analysis included)."""
     pytest.importorskip("luma_noise.baselines.train")  # helper A's module (issue 7)
     runs_dir = tmp_path / "runs"
-    options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "rcml"), modalities=("text", "multimodal"),
+    options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "de"), modalities=("text",),
                    text_model=tiny_text_model, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
                    device="cpu", show_progress=False)
     finished = []
 
-    def kill_in_second_run(event):  # run order: clean/seed-42, conflict/seed-42, ...; 3 models a run
+    def kill_in_second_run(event):  # run order: clean/seed-42, conflict/seed-42, ...; 2 models a run
         if "finished" in event:
             finished.append(event["finished"])
-            if len(finished) == 4:
+            if len(finished) == 3:
                 raise Interrupted
 
     with pytest.raises(Interrupted):
@@ -148,8 +148,7 @@ def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir
     assert not [e for e in events if e.get("run") == finished[-1] and "epoch" in e]
     for folder in ("clean/seed-42", "clean/seed-43", "conflict/seed-42", "conflict/seed-43"):
         results = json.loads((runs_dir / folder / "results.json").read_text())["results"]
-        assert sorted((r["method"], r["modality"]) for r in results) == [
-            ("mcd", "multimodal"), ("mcd", "text"), ("rcml", "multimodal")]
+        assert sorted((r["method"], r["modality"]) for r in results) == [("de", "text"), ("mcd", "text")]
         assert all(0 <= r["accuracy"] <= 1 and r["aleatoric"] >= 0 for r in results)
     assert sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], **options)["trained"] == 0
     out = tmp_path / "report"

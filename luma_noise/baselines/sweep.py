@@ -28,7 +28,7 @@ DONE = "sweep.json"
 TRAIN_DEFAULTS = {  # the contract's run_training keywords a sweep passes through
     "methods": ("mcd", "de", "rcml"), "modalities": ("image", "audio", "text", "multimodal"),
     "mode": "fixed", "text_model": "bert-base-uncased", "max_epochs": 300, "ensemble_size": 10,
-    "mc_samples": 100, "batch_size": 128, "device": "auto",
+    "mc_samples": 100, "batch_size": 128, "device": "auto", "ensemble_training": "joint",
 }
 
 
@@ -62,6 +62,7 @@ def add_parser(subparsers):
     train.add_argument("--text-model", default=TRAIN_DEFAULTS["text_model"], help="Hub id or local folder")
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
         train.add_argument(f"--{name.replace('_', '-')}", type=int, default=TRAIN_DEFAULTS[name])
+    train.add_argument("--ensemble-training", default="joint", choices=("joint", "independent"))
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.set_defaults(func=run)
     return parser
