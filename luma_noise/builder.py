@@ -20,6 +20,7 @@ from . import download
 from . import examples
 from . import features
 from . import image
+from . import models
 from . import options
 from . import sources
 from . import text
@@ -204,6 +205,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.config
+        models.check_available(config)  # before any download: names missing models and remedies
         upstream_bases = {k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}
         bases = sources.source_bases(upstream_bases, config.mirror)
         if config.mirror:

@@ -12,7 +12,7 @@ through (reference defaults below, anything the augmenter's constructor accepts 
 | SpellingNoise         | `naw.SpellingAug`         | aug_p=0.4, nlpaug's bundled `spelling_en.txt`       |
 | AntonymNoise          | `naw.AntonymAug`          | nlpaug's (WordNet)                                  |
 | SynonymNoise          | `naw.SynonymAug`          | aug_src="wordnet"                                   |
-| BackTranslationNoise  | `naw.BackTranslationAug`  | facebook/wmt19-en-de → facebook/wmt19-de-en, device "cuda" if available else "cpu", batch_size 32 on cuda, 1 on cpu |
+| BackTranslationNoise  | `naw.BackTranslationAug`  | Helsinki-NLP/opus-mt-en-de → Helsinki-NLP/opus-mt-de-en through CTranslate2 (backend="ctranslate2", compute_type="int8", num_beams=1), device "cuda" if available else "cpu", batch_size 32 on cuda, 1 on cpu |
 
 `TextNoise` draws one noise per text (uniformly, from that text's generator) and a seed, and
 applies it. nlpaug draws from the global `random` and `np.random`; they are seeded from the
@@ -27,11 +27,20 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
 - BackTranslationNoise: nlpaug translates through a `DataLoader` with a worker process, which
   fails inside daemonic processes (`datasets.map(num_proc=...)`); here batches run in-process,
   are padded per batch (not to the longest text of the call), and never sample (`do_sample=False`).
-  A text's logits differ by ~1e-6 between being translated alone and in a batch, which can flip
-  a near-tie, so only batch_size=1 makes a text's output independent of the other texts in the
-  call: that is the default on CPU, although batch 32 is 4.7-6.4x faster per text for an
-  opus-mt-sized model (benchmarks/bench_back_translation.py); on CUDA it is 32. The default models (FSMT) need the `sacremoses` package, Marian ones
-  `sentencepiece`: checked in `TextNoise(...)`.
+  It takes three more parameters: `backend` ("ctranslate2" or "transformers"), `num_beams` (None:
+  the model's generation config) and `compute_type` (CTranslate2's, e.g. "int8").
+  The default is not the reference's: nlpaug's facebook/wmt19 models with 5 beams take ~9 s per
+  LUMA passage on a 2-core CPU (~18 h for the ~7,265 texts of the default sample_noise); opus-mt's
+  Marian models (~74M parameters each), converted once to CTranslate2 and run in int8 with greedy
+  search, take ~0.3 s (benchmarks/bench_back_translation.py, README "Performance"). Smaller models,
+  8-bit weights and greedy decoding give blander, more literal paraphrases than the reference's.
+  The reference is one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
+  A text's logits differ slightly between being translated alone and in a padded batch (torch
+  ~1e-6; CTranslate2 on CPU likewise), which can flip a near-tie, so only batch_size=1 makes a
+  text's output independent of the other texts in the call: that is the default on CPU; on CUDA
+  it is 32. CTranslate2 uses both cores anyway, one text per replica (`CTranslate2BackTranslation`).
+  FSMT tokenizers need the `sacremoses` package, Marian ones `sentencepiece`, the default backend
+  `ctranslate2`: checked in `TextNoise(...)`.
 
 AntonymNoise and SynonymNoise need NLTK's WordNet and English POS tagger, checked in
 `TextNoise(...)` (nlpaug would try to download them, and the tagger under its pre-3.9 name).
@@ -71,19 +80,27 @@ _NLPAUG = {
     "AntonymNoise": ("word", "AntonymAug", {}),
     "SynonymNoise": ("word", "SynonymAug", {"aug_src": "wordnet"}),
     "BackTranslationNoise": ("word", "BackTranslationAug",
-                             {"from_model_name": "facebook/wmt19-en-de",
-                              "to_model_name": "facebook/wmt19-de-en"}),
+                             {"from_model_name": "Helsinki-NLP/opus-mt-en-de",
+                              "to_model_name": "Helsinki-NLP/opus-mt-de-en",
+                              "backend": "ctranslate2", "compute_type": "int8", "num_beams": 1}),
 }
+# The reference tool's back-translation (nlpaug's default models and their beam search through
+# `transformers`), one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
+REFERENCE_BACK_TRANSLATION = {"from_model_name": "facebook/wmt19-en-de", "to_model_name": "facebook/wmt19-de-en",
+                              "backend": "transformers", "num_beams": None}
 _PROBABILITIES = ("aug_p", "aug_char_p", "aug_word_p")
 _RANGES = (("aug_min", "aug_max"), ("aug_char_min", "aug_char_max"), ("aug_word_min", "aug_word_max"))
 _COUNTS = ("aug_min", "aug_max", "aug_char_min", "aug_char_max", "aug_word_min", "aug_word_max",
            "min_char")
-_POSITIVE = ("batch_size", "max_length")
+_POSITIVE = ("batch_size", "max_length", "num_beams")
 _CHOICES = {
     ("RandomCharNoise", "action"): ("insert", "substitute", "swap", "delete"),
     ("RandomCharNoise", "swap_mode"): ("adjacent", "middle", "random"),
     ("RandomWordNoise", "action"): ("substitute", "swap", "delete", "crop"),
     ("SynonymNoise", "aug_src"): ("wordnet",),
+    ("BackTranslationNoise", "backend"): ("ctranslate2", "transformers"),
+    ("BackTranslationNoise", "compute_type"): ("default", "auto", "int8", "int8_float32", "int8_float16",
+                                               "int8_bfloat16", "int16", "float16", "bfloat16", "float32"),
 }
 _FILE_PARAMS = ("dict_path", "model_path", "dict_of_path")
 
@@ -160,7 +177,7 @@ def _nlpaug_class(name: str) -> type:
 
 def _check_param_names(name: str, params: dict) -> dict:
     """The augmenter's constructor defaults; ValueError for a parameter it does not accept."""
-    signature = inspect.signature(_nlpaug_class(name))
+    signature = inspect.signature(_fixed_classes().get(name) or _nlpaug_class(name))
     accepted = {k: p.default for k, p in signature.parameters.items()
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     for key in params:
@@ -246,6 +263,68 @@ def _torch_fork_safe(torch) -> None:
         torch.set_num_threads(1)
 
 
+# Translators a forked process inherited: never freed there, since freeing one waits for its
+# worker threads, which exist only in the parent (a forked datasets worker exits by os._exit).
+_INHERITED_TRANSLATORS = []
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class CTranslate2BackTranslation:
+    """Back-translation through CTranslate2 (the model interface nlpaug's augmenter calls:
+    `predict(texts) -> texts`, `device`).
+
+    Both `transformers` checkpoints are converted once (`models.converted_model`) and loaded with
+    `compute_type`. Each translator runs one text per batch (`batch_size` 1) on one thread per
+    replica, with as many replicas as cores (one in a forked worker): a text is always computed
+    alone, the same way, so its output does not depend on the other texts, the number of
+    replicas or the process (CTranslate2 on CPU can change a text's output with the padding of a
+    larger batch). Tokenisation is the checkpoint's own tokenizer. A forked process loads its
+    own translators on first use (the parent's worker threads are not in it)."""
+
+    def __init__(self, src_model_name, tgt_model_name, device="cpu", batch_size=1, max_length=300,
+                 num_beams=1, compute_type="int8"):
+        from transformers import AutoTokenizer
+
+        self.device, self.batch_size, self.max_length, self.num_beams = device, batch_size, max_length, num_beams
+        self.names, self.compute_type = (src_model_name, tgt_model_name), compute_type
+        self.tokenizers = [AutoTokenizer.from_pretrained(name) for name in self.names]
+        self._load()
+
+    def _load(self) -> None:
+        import ctranslate2
+        import torch
+
+        from .models import converted_model
+
+        replicas = 1 if _FORKED else _cores()
+        torch_threads = torch.get_num_threads()
+        self.translators = [ctranslate2.Translator(str(converted_model(name)), device=self.device,
+                                                   compute_type=self.compute_type, inter_threads=replicas,
+                                                   intra_threads=1)
+                            for name in self.names]
+        torch.set_num_threads(torch_threads)  # the translator set this thread's OpenMP count to 1
+        self.pid = os.getpid()
+
+    def predict(self, texts, target_words=None, n=1):
+        if self.pid != os.getpid():  # forked
+            _INHERITED_TRANSLATORS.extend(self.translators)
+            self._load()
+        for translator, tokenizer in zip(self.translators, self.tokenizers):
+            sources = [tokenizer.convert_ids_to_tokens(tokenizer(text, truncation=True)["input_ids"])
+                       for text in texts]
+            results = translator.translate_batch(sources, max_batch_size=self.batch_size, beam_size=self.num_beams,
+                                                 max_decoding_length=self.max_length or 256)
+            texts = [tokenizer.decode(tokenizer.convert_tokens_to_ids(result.hypotheses[0]), skip_special_tokens=True)
+                     for result in results]
+        return texts
+
+
 @functools.cache
 def _fixed_classes() -> dict:
     """nlpaug subclasses fixing what breaks LUMA's guarantees (see module docstring)."""
@@ -261,8 +340,11 @@ def _fixed_classes() -> dict:
             return model
 
     class InProcessMtTransformers(nml.MtTransformers):
+        num_beams = None  # None: the model's generation config
+
         def translate_one_step_batched(self, data, tokenizer, model):
             _torch_fork_safe(torch)
+            beams = {"num_beams": self.num_beams} if self.num_beams else {}
             translated = []
             for start in range(0, len(data), self.batch_size):
                 encoded = tokenizer(data[start:start + self.batch_size], padding=True,
@@ -270,18 +352,35 @@ def _fixed_classes() -> dict:
                 with torch.no_grad():
                     ids = model.generate(input_ids=encoded["input_ids"].to(self.device),
                                          attention_mask=encoded["attention_mask"].to(self.device),
-                                         max_length=self.max_length, do_sample=False)
+                                         max_length=self.max_length, do_sample=False, **beams)
                 translated += tokenizer.batch_decode(ids.cpu(), skip_special_tokens=True)
             return translated
 
     # Same class name on purpose: nlpaug's `augment` sends a list to the model in one call only
     # for classes *named* "BackTranslationAug" (else it calls `substitute` once per text).
     class BackTranslationAug(naw.BackTranslationAug):
-        @classmethod
-        def get_model(cls, from_model_name, to_model_name, device="cuda", force_reload=False,
+        """nlpaug's, plus `backend` ("ctranslate2" or "transformers"), `num_beams` (None: the
+        model's generation config; ctranslate2 needs a number) and `compute_type` (ctranslate2)."""
+
+        def __init__(self, from_model_name="facebook/wmt19-en-de", to_model_name="facebook/wmt19-de-en",
+                     name="BackTranslationAug", device="cpu", batch_size=32, max_length=300,
+                     force_reload=False, verbose=0, backend="transformers", num_beams=None,
+                     compute_type="int8"):
+            self.engine = {"backend": backend, "num_beams": num_beams, "compute_type": compute_type}
+            super().__init__(from_model_name=from_model_name, to_model_name=to_model_name, name=name,
+                             device=device, batch_size=batch_size, max_length=max_length,
+                             force_reload=force_reload, verbose=verbose)
+
+        def get_model(self, from_model_name, to_model_name, device="cuda", force_reload=False,
                       batch_size=32, max_length=None):
-            return InProcessMtTransformers(src_model_name=from_model_name, tgt_model_name=to_model_name,
-                                           device=device, batch_size=batch_size, max_length=max_length)
+            if self.engine["backend"] == "ctranslate2":
+                return CTranslate2BackTranslation(from_model_name, to_model_name, device, batch_size,
+                                                  max_length, self.engine["num_beams"] or 1,
+                                                  self.engine["compute_type"])
+            model = InProcessMtTransformers(src_model_name=from_model_name, tgt_model_name=to_model_name,
+                                            device=device, batch_size=batch_size, max_length=max_length)
+            model.num_beams = self.engine["num_beams"]
+            return model
 
     return {"SpellingNoise": SortedSpellingAug, "BackTranslationNoise": BackTranslationAug}
 
@@ -313,9 +412,11 @@ class TextNoise:
         if "BackTranslationNoise" in self.noises:
             bt = self._params["BackTranslationNoise"]
             missing = missing_tokenizer_packages([bt["from_model_name"], bt["to_model_name"]])
+            if bt.get("backend") == "ctranslate2" and importlib.util.find_spec("ctranslate2") is None:
+                missing.append("ctranslate2")
             if missing:
-                raise ImportError(f"BackTranslationNoise: the tokenizers of {bt['from_model_name']} and "
-                                  f"{bt['to_model_name']} need {', '.join(missing)}; "
+                raise ImportError(f"BackTranslationNoise ({bt.get('backend', 'transformers')} backend, "
+                                  f"{bt['from_model_name']} and {bt['to_model_name']}) needs {', '.join(missing)}; "
                                   f"install with: pip install {' '.join(missing)}")
         for name in {"AntonymNoise", "SynonymNoise"} & set(self.noises):
             missing = missing_wordnet_data(self._params[name].get("lang", "eng"))

@@ -1,19 +1,28 @@
 """Tests for luma_noise.text: every noise for real, offline (tiny WordNet, tiny translation models)."""
 
+import json
 import multiprocessing
+import os
 import random
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import nltk
 import numpy as np
 import pytest
 
+import luma_noise.models
 import luma_noise.text
+from helpers import load
+from luma_noise.models import ModelNotAvailableError, check_available, conversion_cache_dir, converted_model
 from luma_noise.records import NoiseRecord
 from luma_noise.rng import derive_rng
-from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_tokenizer_packages,
-                             missing_wordnet_data, text_noise_defaults, wordnet_install_command)
+from luma_noise.text import (DEFAULT_TEXT_NOISES, REFERENCE_BACK_TRANSLATION, TEXT_NOISES, TextNoise,
+                             missing_tokenizer_packages, missing_wordnet_data, text_noise_defaults,
+                             wordnet_install_command)
+from marian_models import WORDS, build_marian_model
 from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_fsmt_model, build_tiny_nltk_data,
                               build_tiny_translation_model)
 
@@ -54,12 +63,23 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
-    """Parameters pointing BackTranslationNoise at two tiny random models (en→x, x→en)."""
+    """Parameters pointing BackTranslationNoise at two tiny random Marian models (en→x, x→en),
+    the rest its defaults: CTranslate2 int8, greedy, converted into the test cache."""
     folder = tmp_path_factory.mktemp("translation")
+    return {"BackTranslationNoise": {
+        "from_model_name": build_marian_model(folder / "forth", seed=0)[0],
+        "to_model_name": build_marian_model(folder / "back", seed=1)[0],
+        "max_length": 16}}
+
+
+@pytest.fixture(scope="module")
+def bart_params(tmp_path_factory):
+    """Two tiny random BART models through the `transformers` backend."""
+    folder = tmp_path_factory.mktemp("bart")
     return {"BackTranslationNoise": {
         "from_model_name": build_tiny_translation_model(folder / "forth", seed=0),
         "to_model_name": build_tiny_translation_model(folder / "back", seed=1),
-        "max_length": 16}}
+        "max_length": 16, "backend": "transformers"}}
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +155,27 @@ def test_blank_texts_are_recorded_as_skipped_and_load_nothing(nltk_data):
         assert noisy == text and record.params["skipped"] == "blank text"
 
 
-def test_back_translation_plumbing(every_noise, params):
+def test_transformers_back_translation_plumbing(bart_params, monkeypatch):
     noise = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": {
-        **params["BackTranslationNoise"], "batch_size": 3}})
+        **bart_params["BackTranslationNoise"], "batch_size": 3}})
     outputs = noise.apply("BackTranslationNoise", TEXTS + [""], [0] * 5)
     assert all(isinstance(o, str) for o in outputs) and outputs[-1] == ""
     assert all(o != t for o, t in zip(outputs, TEXTS))
     one_by_one = [noise.apply("BackTranslationNoise", [t], [0])[0] for t in TEXTS]
     assert outputs[:-1] == one_by_one  # padded batches of 3 agree with the tiny model
-    default = every_noise.apply("BackTranslationNoise", TEXTS, [0] * 4)  # batch_size 1 on cpu
-    assert default == one_by_one
-    used = every_noise.params["BackTranslationNoise"]
+    one = TextNoise(("BackTranslationNoise",), bart_params)  # batch_size 1 on cpu
+    assert one.apply("BackTranslationNoise", TEXTS, [0] * 4) == one_by_one
+    used = one.params["BackTranslationNoise"]
     if used["device"] == "cpu":
         assert used["batch_size"] == 1
-        assert every_noise._augmenter("BackTranslationNoise").model.get_device() == "cpu"
+        assert one._augmenter("BackTranslationNoise").model.get_device() == "cpu"
+    three = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": {
+        **bart_params["BackTranslationNoise"], "num_beams": 3}})
+    model, beams = three._augmenter("BackTranslationNoise").model.src_model, []
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kwargs: beams.append(kwargs.get("num_beams")) or generate(**kwargs))
+    three.apply("BackTranslationNoise", TEXTS[:2], [0, 0])
+    assert beams == [3, 3]  # num_beams reaches generate (None: the model's generation config)
 
 
 def test_back_translation_through_fsmt_like_the_default_models(tmp_path):
@@ -156,7 +183,8 @@ def test_back_translation_through_fsmt_like_the_default_models(tmp_path):
     models = {"from_model_name": build_tiny_fsmt_model(tmp_path / "en-de", ("en", "de"), seed=0),
               "to_model_name": build_tiny_fsmt_model(tmp_path / "de-en", ("de", "en"), seed=1),
               "max_length": 12, "batch_size": 2}
-    noise = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": models})
+    noise = TextNoise(("BackTranslationNoise",), {"BackTranslationNoise": {**REFERENCE_BACK_TRANSLATION, **models}})
+    assert noise.params["BackTranslationNoise"]["backend"] == "transformers"
     outputs = noise.apply("BackTranslationNoise", TEXTS, [0] * 4)
     assert all(isinstance(o, str) and o != t for o, t in zip(outputs, TEXTS))
     assert outputs == [noise.apply("BackTranslationNoise", [t], [0])[0] for t in TEXTS]
@@ -191,7 +219,10 @@ def test_defaults():
     assert text_noise_defaults("SpellingNoise") == {"aug_p": 0.4}
     assert text_noise_defaults("OCRNoise") == {"aug_word_p": 0.5}
     bt = text_noise_defaults("BackTranslationNoise")
-    assert bt["from_model_name"] == "facebook/wmt19-en-de" and bt["device"] in ("cpu", "cuda")
+    assert bt["from_model_name"] == "Helsinki-NLP/opus-mt-en-de" and bt["to_model_name"] == "Helsinki-NLP/opus-mt-de-en"
+    assert (bt["backend"], bt["compute_type"], bt["num_beams"]) == ("ctranslate2", "int8", 1)
+    assert bt["device"] in ("cpu", "cuda")
+    assert REFERENCE_BACK_TRANSLATION["from_model_name"] == "facebook/wmt19-en-de"
 
 
 @pytest.mark.parametrize("noises, params, message", [
@@ -206,6 +237,9 @@ def test_defaults():
     (("RandomWordNoise",), {"RandomWordNoise": {"aug_min": 1.5}}, "aug_min=1.5 must be an integer"),
     (("RandomWordNoise",), {"RandomWordNoise": {"action": "explode"}}, "action='explode' is not one of"),
     (("BackTranslationNoise",), {"BackTranslationNoise": {"batch_size": 0}}, "batch_size=0 must be an integer >= 1"),
+    (("BackTranslationNoise",), {"BackTranslationNoise": {"num_beams": 0}}, "num_beams=0 must be an integer >= 1"),
+    (("BackTranslationNoise",), {"BackTranslationNoise": {"backend": "onnx"}}, "backend='onnx' is not one of"),
+    (("BackTranslationNoise",), {"BackTranslationNoise": {"compute_type": "int4"}}, "compute_type='int4' is not one of"),
     (("SpellingNoise",), {"SpellingNoise": {"dict_path": "/nonexistent.txt"}}, "is not an existing file"),
     (("RandomWordNoise",), {"RandomWordNoise": {"tokenizer": str.split}}, "not JSON-encodable"),
 ])
@@ -220,10 +254,10 @@ def test_validation_loads_no_model():
 
 
 def test_missing_tokenizer_package_is_reported_at_init(monkeypatch):
-    monkeypatch.setattr(luma_noise.text, "_TOKENIZER_PACKAGES", {"facebook/wmt19-": "no_such_package_x"})
-    assert missing_tokenizer_packages(["facebook/wmt19-en-de", "/local/model"]) == ["no_such_package_x"]
+    monkeypatch.setattr(luma_noise.text, "_TOKENIZER_PACKAGES", {"Helsinki-NLP/opus-mt-": "no_such_package_x"})
+    assert missing_tokenizer_packages(["Helsinki-NLP/opus-mt-en-de", "/local/model"]) == ["no_such_package_x"]
     with pytest.raises(ImportError, match="pip install no_such_package_x"):
-        TextNoise(DEFAULT_TEXT_NOISES)  # nlpaug's default models facebook/wmt19-en-de, -de-en
+        TextNoise(DEFAULT_TEXT_NOISES)  # the default models Helsinki-NLP/opus-mt-en-de, -de-en
     TextNoise(DEFAULT_TEXT_NOISES, NOWHERE)
 
 
@@ -245,3 +279,151 @@ def test_half_installed_wordnet_names_only_what_is_missing(nltk_data, tmp_path, 
     assert missing_wordnet_data() == ["averaged_perceptron_tagger_eng"]
     with pytest.raises(LookupError, match="python -m nltk.downloader averaged_perceptron_tagger_eng$"):
         TextNoise(("SynonymNoise",))
+
+
+# Back-translation's default backend: CTranslate2 (tiny Marian models, converted in the test cache).
+
+VARIED = ["The cat sat .", "A small bird sings in the old tree , and it rained .", "ships sail",
+          "the quick brown horse jumped over the lazy dog near the house at dawn .", "Dawn", "the sea"]
+
+
+def test_ctranslate2_back_translation_is_the_default_and_translates(every_noise, params):
+    model = every_noise._augmenter("BackTranslationNoise").model
+    assert type(model).__name__ == "CTranslate2BackTranslation"
+    outputs = every_noise.apply("BackTranslationNoise", VARIED, [0] * len(VARIED))
+    assert all(isinstance(o, str) and o.strip() and o != t for o, t in zip(outputs, VARIED))
+    assert len(set(outputs)) > 1
+    assert set(" ".join(outputs).lower().split()) <= set(WORDS)  # decoded through the tokenizer, no <unk>/<pad>
+
+
+def test_ctranslate2_output_independent_of_batch_and_replicas(params, monkeypatch):
+    one_text_per_call = TextNoise(("BackTranslationNoise",), params)
+    alone = [one_text_per_call.apply("BackTranslationNoise", [t], [0])[0] for t in VARIED]
+    texts = VARIED * 3  # one call, mixed lengths, in any order
+    assert one_text_per_call.apply("BackTranslationNoise", texts, [0] * len(texts)) == alone * 3
+    for replicas in (1, 3):  # one replica per core: 1 in a forked worker
+        monkeypatch.setattr(luma_noise.text, "_cores", lambda: replicas)
+        noise = TextNoise(("BackTranslationNoise",), params)
+        assert noise._augmenter("BackTranslationNoise").model.translators[0].num_translators == replicas
+        reverse = list(reversed(texts))
+        assert noise.apply("BackTranslationNoise", reverse, [0] * len(texts)) == list(reversed(alone * 3))
+
+
+_INHERITED = []
+
+
+def _apply_inherited(texts):
+    return _INHERITED[0].apply("BackTranslationNoise", texts, [0] * len(texts))
+
+
+def test_ctranslate2_translators_loaded_before_a_fork_work_in_the_child(params):
+    """datasets' num_proc workers are forked from a process that may have back-translated already."""
+    noise = TextNoise(("BackTranslationNoise",), params)
+    here = noise.apply("BackTranslationNoise", VARIED, [0] * len(VARIED))
+    _INHERITED[:] = [noise]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_apply_inherited, (VARIED,)).get(timeout=120)  # a hang fails here
+    assert there == here
+
+
+_OTHER_PROCESS = """
+import json, sys
+from luma_noise.text import TextNoise
+params, texts = json.loads(sys.argv[1])
+print(json.dumps(TextNoise(["BackTranslationNoise"], params).apply("BackTranslationNoise", texts, [0] * len(texts))))
+"""
+
+
+def test_ctranslate2_output_same_in_another_process(params):
+    """A fresh interpreter (another hash seed, its own threads) reuses the conversion and agrees."""
+    noise = TextNoise(("BackTranslationNoise",), params)
+    here = noise.apply("BackTranslationNoise", VARIED, [0] * len(VARIED))
+    cached = sorted(p.name for p in conversion_cache_dir().iterdir())
+    env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    result = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, json.dumps([params, VARIED])],
+                            capture_output=True, text=True, env=env, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == here
+    assert sorted(p.name for p in conversion_cache_dir().iterdir()) == cached  # no second conversion
+
+
+def test_conversion_is_cached_per_model_and_revision_and_atomic(tmp_path, monkeypatch):
+    import ctranslate2
+
+    model, _ = build_marian_model(tmp_path / "model", seed=3)
+    cache = tmp_path / "ct2"
+    calls = []
+    real_convert = ctranslate2.converters.TransformersConverter.convert
+
+    def failing_convert(self, output_dir, *args, **kwargs):
+        calls.append(output_dir)
+        real_convert(self, output_dir, *args, **kwargs)  # writes, then dies before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ctranslate2.converters.TransformersConverter, "convert", failing_convert)
+    with pytest.raises(KeyboardInterrupt):
+        converted_model(model, cache)
+    assert list(cache.iterdir()) == []  # nothing half-written left behind
+    monkeypatch.undo()
+    first = converted_model(model, cache)
+    assert (first / "model.bin").is_file() and first.parent == cache and first.name.startswith("local--model--local-")
+    stamp = (first / "model.bin").stat().st_mtime_ns
+    assert converted_model(model, cache) == first and (first / "model.bin").stat().st_mtime_ns == stamp
+    assert len(calls) == 1
+    (Path(model) / "config.json").touch()  # a changed checkpoint is another revision
+    os.utime(Path(model) / "config.json", ns=(1, 1))
+    second = converted_model(model, cache)
+    assert second != first and sorted(cache.iterdir()) == sorted([first, second])
+
+
+def test_conversion_cache_key_is_the_hub_revision(tmp_path, monkeypatch):
+    snapshot = tmp_path / "models--org--name" / "snapshots" / "0123abcd"
+    build_marian_model(snapshot, seed=4)
+    monkeypatch.setattr(luma_noise.models, "model_dir", lambda model_id: snapshot)
+    assert converted_model("org/name", tmp_path / "ct2") == tmp_path / "ct2" / "org--name--0123abcd"
+
+
+class _Config:
+    text_noise_ratio = 0.25
+    text_noises = DEFAULT_TEXT_NOISES
+    text_noise_params = None
+
+
+def test_check_available_lists_every_missing_model_with_remedies(params, tmp_path):
+    config = _Config()
+    with pytest.raises(ModelNotAvailableError) as error:
+        check_available(config)  # the defaults, not in the empty offline test cache
+    message = str(error.value)
+    for needed in ("2 model(s)", "BackTranslationNoise: from_model_name='Helsinki-NLP/opus-mt-en-de'",
+                   "to_model_name='Helsinki-NLP/opus-mt-de-en'", "HF_HUB_OFFLINE", "text_noise_params=",
+                   "drop BackTranslationNoise from text_noises"):
+        assert needed in message
+    (tmp_path / "empty").mkdir()
+    config.text_noise_params = {"BackTranslationNoise": {
+        "from_model_name": params["BackTranslationNoise"]["from_model_name"], "to_model_name": str(tmp_path / "empty")}}
+    with pytest.raises(ModelNotAvailableError, match=r"1 model\(s\).*\n.*to_model_name=.*empty.*without config.json"):
+        check_available(config)
+    config.text_noise_params = params
+    check_available(config)
+    config.text_noise_params, config.text_noises = None, ("KeyboardNoise", "OCRNoise")
+    check_available(config)  # no back-translation: nothing to resolve
+    config.text_noises, config.text_noise_ratio = DEFAULT_TEXT_NOISES, 0.0
+    check_available(config)  # text not noised
+
+
+def test_missing_models_fail_before_generation_through_load_dataset(mirror, tmp_path, monkeypatch):
+    import luma_noise.builder
+
+    def no_sources(*args, **kwargs):
+        raise AssertionError("sources were read before the missing models were reported")
+
+    monkeypatch.setattr(luma_noise.builder.sources, "source_bases", no_sources)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelNotAvailableError) as error:
+        load("sample_noise", mirror=str(mirror[0]), cache_dir=str(cache))
+    message = str(error.value)
+    for needed in ("BackTranslationNoise", "Helsinki-NLP/opus-mt-en-de", "Helsinki-NLP/opus-mt-de-en",
+                   "text_noise_params", "text_noises", "HF_HUB_OFFLINE"):
+        assert needed in message
+    written = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert not [p for p in written if p.suffix == ".arrow" or p.name == "dataset_info.json"], written
+    assert not [p for p in written if "downloads" in p.parts], "failed after downloading sources"

@@ -1,0 +1,126 @@
+"""The pretrained models a config needs: found before generation, converted for CTranslate2 once.
+
+`check_available(config)` resolves every translation model the config's text noise would load
+(local folder, or the Hugging Face cache / Hub as `transformers` resolves it, honouring
+HF_HUB_OFFLINE) and raises one `ModelNotAvailableError` naming, for each missing model, the noise
+and parameter, the model id and what to do. The builder calls it before reading any source, so an
+offline run without the models fails at once instead of minutes into generation.
+
+`converted_model(model_id)` is the CTranslate2 copy of a `transformers` checkpoint, converted on
+first use and kept under `<datasets cache>/luma_ctranslate2/<model id>--<revision>/`: the revision
+is the Hub commit of the cached snapshot, or for a local folder a fingerprint of its files' names,
+sizes and modification times. The conversion is written to a temporary folder beside it and renamed
+into place, so an interrupted conversion never leaves a half-written model behind.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .features import default_cache_dir
+
+# Files a checkpoint needs besides config.json: one of these weight files.
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+class ModelNotAvailableError(OSError):
+    """A model the config needs can be neither found locally nor downloaded."""
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def model_dir(model_id: str) -> Path:
+    """The folder holding `model_id`'s config.json: the local folder itself, or its snapshot in
+    the Hugging Face cache (downloading config.json unless offline). OSError when neither works."""
+    if os.path.isdir(model_id):
+        if not os.path.isfile(os.path.join(model_id, "config.json")):
+            raise FileNotFoundError(f"{model_id} is a folder without config.json")
+        return Path(model_id)
+    from transformers.utils import cached_file
+
+    config = cached_file(model_id, "config.json")
+    if _offline():  # config.json alone is not a model: the weights must be cached too
+        from huggingface_hub import try_to_load_from_cache
+
+        if not any(isinstance(try_to_load_from_cache(model_id, name), str) for name in _WEIGHTS):
+            raise FileNotFoundError(f"{model_id}: config.json is cached but no weights ({', '.join(_WEIGHTS[:2])})")
+    return Path(config).parent
+
+
+def _revision(folder: Path) -> str:
+    """The Hub commit of a cached snapshot, else a fingerprint of the folder's files."""
+    if folder.parent.name == "snapshots":
+        return folder.name
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return "local-" + digest.hexdigest()[:16]
+
+
+def conversion_cache_dir() -> Path:
+    """`<datasets cache>/luma_ctranslate2` (the datasets cache as `features.default_cache_dir`)."""
+    return default_cache_dir().parent / "luma_ctranslate2"
+
+
+def converted_model(model_id: str, cache_dir: Path | None = None) -> Path:
+    """The CTranslate2 model folder for `transformers` checkpoint `model_id` (float32 weights;
+    the compute type is chosen when loading), converted on first use (a few seconds for
+    opus-mt) into `cache_dir` (default `conversion_cache_dir()`)."""
+    source = model_dir(model_id)
+    name = (model_id.strip("/").replace("/", "--") if not os.path.isdir(model_id)
+            else "local--" + source.resolve().name)
+    target = Path(cache_dir or conversion_cache_dir()) / f"{name}--{_revision(source)}"
+    if (target / "model.bin").is_file():
+        return target
+    import ctranslate2
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        ctranslate2.converters.TransformersConverter(str(source)).convert(str(partial), force=True)
+        os.rename(partial, target)
+    except OSError:
+        if not (target / "model.bin").is_file():  # not just another process winning the race
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def needed_models(config) -> list[tuple[str, str, str]]:
+    """(noise, parameter, model id) of every model the config's sample noise would load."""
+    if not config.text_noise_ratio or "BackTranslationNoise" not in config.text_noises:
+        return []
+    from .text import TextNoise
+
+    params = TextNoise(config.text_noises, config.text_noise_params).params["BackTranslationNoise"]
+    return [("BackTranslationNoise", key, params[key]) for key in ("from_model_name", "to_model_name")]
+
+
+def check_available(config) -> None:
+    """Raise ModelNotAvailableError listing every model `config` needs that cannot be found
+    (see module docstring); return None when all are there. Downloads config.json files only."""
+    missing = []
+    for noise, key, model_id in needed_models(config):
+        try:
+            model_dir(model_id)
+        except OSError as error:
+            missing.append(f"  - {noise}: {key}={model_id!r}: {str(error).splitlines()[0]}")
+    if not missing:
+        return
+    where = ("HF_HUB_OFFLINE is set, so only the local Hugging Face cache was searched"
+             if _offline() else "they could not be downloaded")
+    raise ModelNotAvailableError(
+        f"{len(missing)} model(s) this config needs are not available ({where}):\n" + "\n".join(missing)
+        + "\nWhat to do: run once online (unset HF_HUB_OFFLINE) so they are downloaded into the cache; "
+        "or point text_noise_params at models you have, e.g. text_noise_params={'BackTranslationNoise': "
+        "{'from_model_name': '/path/to/en-de', 'to_model_name': '/path/to/de-en'}}; "
+        "or drop BackTranslationNoise from text_noises, e.g. "
+        "text_noises=['KeyboardNoise', 'SpellingNoise', 'OCRNoise'].")
