@@ -48,7 +48,7 @@ def test_bad_fields_are_all_named_before_anything_is_built(mirror, tmp_path):
     assert lines[0] == "luma: error: bad config:" and len(lines) == 4  # the three bad fields, one line each
     assert lines[1].startswith("  seed=-1: expected an integer in [0,")
     assert lines[2].startswith("  label_noise=3: expected a") and lines[2].endswith("[0.0, 1.0]")
-    assert lines[3].startswith("  text_noises=5: expected a") and "KeyboardNoise" in lines[3]
+    assert lines[3].startswith("  text_noises=5: expected a")
     assert not (tmp_path / "cache").exists()
 
 
