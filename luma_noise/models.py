@@ -112,15 +112,18 @@ def check_available(config) -> None:
         try:
             model_dir(model_id)
         except OSError as error:
-            missing.append(f"  - {noise}: {key}={model_id!r}: {str(error).splitlines()[0]}")
+            why = ("not in the local Hugging Face cache" if _offline() and not os.path.isdir(model_id)
+                   else str(error).splitlines()[0])
+            missing.append(f"  - {noise}: {key}={model_id!r}: {why}")
     if not missing:
         return
     where = ("HF_HUB_OFFLINE is set, so only the local Hugging Face cache was searched"
              if _offline() else "they could not be downloaded")
+    others = [name for name in config.text_noises if name != "BackTranslationNoise"]
+    drop = (f"text_noises={others!r}" if others else "text_noise_ratio=0.0")
     raise ModelNotAvailableError(
         f"{len(missing)} model(s) this config needs are not available ({where}):\n" + "\n".join(missing)
         + "\nWhat to do: run once online (unset HF_HUB_OFFLINE) so they are downloaded into the cache; "
         "or point text_noise_params at models you have, e.g. text_noise_params={'BackTranslationNoise': "
         "{'from_model_name': '/path/to/en-de', 'to_model_name': '/path/to/de-en'}}; "
-        "or drop BackTranslationNoise from text_noises, e.g. "
-        "text_noises=['KeyboardNoise', 'SpellingNoise', 'OCRNoise'].")
+        f"or drop BackTranslationNoise from text_noises: {drop}.")

@@ -395,7 +395,8 @@ def test_check_available_lists_every_missing_model_with_remedies(params, tmp_pat
     message = str(error.value)
     for needed in ("2 model(s)", "BackTranslationNoise: from_model_name='Helsinki-NLP/opus-mt-en-de'",
                    "to_model_name='Helsinki-NLP/opus-mt-de-en'", "HF_HUB_OFFLINE", "text_noise_params=",
-                   "drop BackTranslationNoise from text_noises"):
+                   "not in the local Hugging Face cache",
+                   "drop BackTranslationNoise from text_noises: text_noises=['KeyboardNoise', 'SpellingNoise', 'OCRNoise']"):
         assert needed in message
     (tmp_path / "empty").mkdir()
     config.text_noise_params = {"BackTranslationNoise": {
