@@ -30,8 +30,8 @@ class Variant:
     def errors(self) -> list:
         """Every problem of the request, each naming the field and what it accepts; [] if none.
 
-        Each override is checked on its own against the named config (so all bad fields are
-        named at once), then all together (for checks across fields, e.g. an SNR range).
+        The config validation reports all bad values at once (`options.ConfigError`); a value
+        of a type the config class itself trips on is reported field by field.
         """
         from . import options
         from .builder import LumaConfig
@@ -42,17 +42,19 @@ class Variant:
             options.check_field_names(LumaConfig, self.fields)
         except ValueError as err:
             return [str(err)]
-        problems = [p for p in (_problem(self.config, {k: v}) for k, v in self.fields.items()) if p]
-        if not problems:
-            problems = [p for p in (_problem(self.config, self.fields),) if p]
-        return problems
+        problem = _problem(self.config, self.fields)
+        if problem is None:
+            return []
+        if isinstance(problem, list):
+            return problem
+        return [p for p in (_problem(self.config, {k: v}) for k, v in self.fields.items()) if p] or [problem]
 
     def resolved(self):
         """The LumaConfig this request builds (every field), validated."""
         from . import options
         from .builder import LumaConfig
 
-        config = LumaConfig(name=self.config, **{**options.NAMED_CONFIGS[self.config], **self.fields})
+        config = LumaConfig(name=self.config, **options.normalise_fields({**options.NAMED_CONFIGS[self.config], **self.fields}))
         options.validate(config)
         return config
 
@@ -70,13 +72,16 @@ class Variant:
         return f"{self.config}-{digest}"
 
 
-def _problem(config_name: str, overrides: dict) -> Optional[str]:
+def _problem(config_name: str, overrides: dict):
+    """None if the config is valid; the validation's list of problems; or one message."""
     from . import options
     from .builder import LumaConfig
 
     try:
-        config = LumaConfig(name=config_name, **{**options.NAMED_CONFIGS[config_name], **overrides})
-        options.validate(config)
+        fields = options.normalise_fields({**options.NAMED_CONFIGS[config_name], **overrides})
+        options.validate(LumaConfig(name=config_name, **fields))
+    except options.ConfigError as err:
+        return err.problems
     except (ValueError, TypeError) as err:
         if isinstance(err, TypeError) and len(overrides) == 1:  # e.g. a number where a list of names is expected
             field, value = next(iter(overrides.items()))
@@ -109,11 +114,11 @@ def _accepted(field: str) -> str:
 
     said = []
     for bad in ([object()], ["?"]):  # the second names the allowed names of name-list fields
-        config = LumaConfig(name="probe", text_noise_ratio=1.0)  # text noise on: its names are checked
+        config = LumaConfig(name="probe")
         setattr(config, field, bad)
         try:
             options.validate(config)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError) as err:  # ConfigError is a ValueError
             message = re.sub(r", got .*$", "", str(err))
             message = re.sub(r"^\w+=.*?: (expected)", r"\1", message)
             if message not in said and "object" not in message and not any("[" in m or "(" in m for m in said):
