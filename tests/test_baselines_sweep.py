@@ -94,7 +94,7 @@ def test_command_line_progress_and_report(tmp_path, fake_train, capsys):
     assert args.func(args) == 0
     captured = capsys.readouterr()
     assert "2 runs (0 already finished, 2 trained)" in captured.out
-    assert "sweep 2/2 runs" in captured.err and "conflict/seed-1 mcd-image-seed1 epoch 2/2" in captured.err
+    assert "sweep 2/2 runs" in captured.err and "sweep 1/2 runs, conflict/seed-1 mcd-image-seed1 epoch 2/2" in captured.err
     assert json.loads((tmp_path / "runs/conflict/seed-1/results.json").read_text())["fields"] == {"image_severity": 2}
     args = parser.parse_args(["report", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "report")])
     assert args.func(args) == 0

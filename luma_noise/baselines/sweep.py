@@ -13,6 +13,7 @@ retrain the models it already finished. One progress bar covers the whole sweep.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -137,6 +138,63 @@ def models_per_run(methods, modalities) -> int:
     return sum(1 for m in methods for mod in modalities if m != "rcml" or mod == "multimodal")
 
 
+@contextlib.contextmanager
+def _only_our_bar(quiet: bool):
+    """Hide the per-map and per-checkpoint bars of datasets and transformers while the sweep's own
+    bar runs (restored afterwards), so the whole sweep shows one progress display."""
+    import datasets.utils.logging as datasets_logging
+    import transformers.utils.logging as transformers_logging
+
+    before = (datasets_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled())
+    if quiet:
+        datasets_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before[0]:
+            datasets_logging.enable_progress_bar()
+        if before[1]:
+            transformers_logging.enable_progress_bar()
+
+
+class _Display:
+    """The sweep's one progress bar: models done (a model in training counts by its epochs),
+    the current run, model and epoch, time so far and tqdm's estimate of the rest (from this
+    sweep's rate; runs finished earlier count as done, not in the rate)."""
+
+    def __init__(self, runs: int, skipped: int, per_run: int, show: bool):
+        self.runs, self.per_run, self.base, self.models, self.label = runs, per_run, 0, set(), ""
+        self.bar = tqdm(total=runs * per_run, initial=skipped * per_run, unit="model", disable=not show,
+                        desc=f"sweep {skipped}/{runs} runs",
+                        bar_format="{desc} |{bar}| {n:.1f}/{total} models [{elapsed}<{remaining}]")
+        self.done_runs = skipped
+
+    def start_run(self, done_runs: int, label: str) -> None:
+        self.base, self.models, self.label, self.done_runs = done_runs * self.per_run, set(), label, done_runs
+        self.bar.set_description_str(f"sweep {done_runs}/{self.runs} runs, {label}", refresh=True)
+
+    def __call__(self, event: dict) -> None:
+        """A run_training progress event (see the contract)."""
+        if "finished" in event:
+            self.models.add(event["finished"])
+            self.bar.n = self.base + min(len(self.models), self.per_run)
+        elif "epoch" in event:
+            fraction = min(1.0, event["epoch"] / max(1, event.get("max_epochs") or 1))
+            self.bar.n = self.base + min(len(self.models) + fraction, self.per_run)
+            self.bar.set_description_str(f"sweep {self.done_runs}/{self.runs} runs, {self.label} {event.get('run', '')} "
+                                         f"epoch {event['epoch']}/{event.get('max_epochs')}", refresh=False)
+        self.bar.refresh()
+
+    def end_run(self, done_runs: int) -> None:
+        self.bar.n = done_runs * self.per_run
+        self.bar.set_description_str(f"sweep {done_runs}/{self.runs} runs")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=None, *, mirror=None,
               cache_dir=None, on_event=None, show_progress=True, **train) -> dict:
     """Train every (config, seed) not finished yet; returns {"runs", "skipped", "trained", "seconds"}.
@@ -149,41 +207,25 @@ def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=No
 
     train = {**TRAIN_DEFAULTS, **train}
     todo = plan(output_dir, configs, seeds, fields)
-    per_run = max(1, models_per_run(train["methods"], train["modalities"]))
-    finished = [_finished(d, _record(c, f, int(d.name.split("-", 1)[1]), mirror, train)) for c, f, d in todo]
+    seed_of = [int(run_dir.name.split("-", 1)[1]) for _, _, run_dir in todo]
+    finished = [_finished(d, _record(c, f, s, mirror, train)) for (c, f, d), s in zip(todo, seed_of)]
     start, skipped = time.monotonic(), sum(finished)
-    bar = tqdm(total=len(todo) * per_run, initial=skipped * per_run, unit="model", disable=not show_progress,
-               desc=f"sweep {skipped}/{len(todo)} runs", bar_format="{desc} |{bar}| {n:.1f}/{total} models "
-               "[{elapsed}<{remaining}] {postfix}")
-    try:
-        for index, ((config, run_fields, run_dir), done) in enumerate(zip(todo, finished)):
-            if done:
+    display = _Display(len(todo), skipped, max(1, models_per_run(train["methods"], train["modalities"])), show_progress)
+    with _only_our_bar(show_progress), contextlib.closing(display):
+        for index, (config, run_fields, run_dir) in enumerate(todo):
+            if finished[index]:
                 continue
-            seed = int(run_dir.name.split("-", 1)[1])
-            base, models = sum(finished) * per_run, set()
+            display.start_run(sum(finished), f"{run_dir.parent.name}/{run_dir.name}")
 
-            def progress(event, base=base, models=models, label=f"{run_dir.parent.name}/{run_dir.name}"):
-                if "finished" in event:
-                    models.add(event["finished"])
-                    bar.n = base + min(len(models), per_run)
-                elif "epoch" in event:
-                    fraction = min(1.0, event["epoch"] / max(1, event.get("max_epochs") or 1))
-                    bar.n = base + min(len(models) + fraction, per_run)
-                    bar.set_postfix_str(f"{label} {event.get('run', '')} epoch {event['epoch']}/{event.get('max_epochs')}",
-                                        refresh=False)
-                bar.refresh()
+            def progress(event):
+                display(event)
                 if on_event is not None:
                     on_event(event)
 
-            run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed,),
+            run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed_of[index],),
                          progress=progress, cache_dir=cache_dir, **train)
-            (run_dir / DONE).write_text(json.dumps(_record(config, run_fields, seed, mirror, train), indent=1))
+            (run_dir / DONE).write_text(json.dumps(_record(config, run_fields, seed_of[index], mirror, train), indent=1))
             finished[index] = True
-            bar.n = sum(finished) * per_run
-            bar.set_description_str(f"sweep {sum(finished)}/{len(todo)} runs")
-            bar.refresh()
-    finally:
-        bar.close()
+            display.end_run(sum(finished))
     return {"runs": len(todo), "skipped": skipped, "trained": sum(finished) - skipped,
             "seconds": time.monotonic() - start}
-
