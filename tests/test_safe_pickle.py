@@ -121,3 +121,52 @@ def test_setting_an_arrays_state_twice_is_refused():
     assert pickle.loads(data).tolist() == [0, 1, 2]  # plain pickle accepts it
     with pytest.raises(ValueError, match="array.pickle: not a readable pickle .*only new arrays and dtypes, once"):
         safe_load(io.BytesIO(data), "array.pickle")
+
+
+def _pandas1_frame_pickle(images, labels) -> bytes:
+    """A DataFrame pickled the way pandas 1.x wrote one (BlockManager state "0.14.1", `_mgr`),
+    written with stand-in classes whose global names are then spelled as pandas 1.x's."""
+    import types
+
+    fake = types.ModuleType("luma_fake_pandas")
+    sys.modules[fake.__name__] = fake
+
+    def stand_in(name, **members):
+        cls = type(name, (), members)
+        cls.__module__ = fake.__name__
+        setattr(fake, name, cls)
+        return cls
+
+    index_cls = stand_in("Index")
+    range_cls = stand_in("RangeIndex")
+
+    def new_index(cls, state):
+        raise AssertionError("never called: only pickled")
+
+    new_index.__module__, new_index.__qualname__ = fake.__name__, "_new_Index"
+    fake._new_Index = new_index
+    index = lambda cls, state: stand_in("_Idx", __reduce__=lambda self: (new_index, (cls, state)))()  # noqa: E731
+    column = np.empty(len(images), dtype=object)
+    column[:] = list(images)
+    values = np.array([column, np.array(labels, dtype=object)], dtype=object)
+    items = index(index_cls, {"data": np.array(["image", "label"], dtype=object), "name": None})
+    rows = index(range_cls, {"name": None, "start": 0, "stop": len(images), "step": 1})
+    manager = stand_in("BlockManager", __getstate__=lambda self: (
+        [items, rows], [values], [items], {"0.14.1": {"axes": [items, rows], "blocks": [{"values": values, "mgr_locs": slice(0, 2, 1)}]}}))()
+    frame = stand_in("DataFrame")()
+    frame.__dict__.update({"_mgr": manager, "_typ": "dataframe", "_metadata": [], "attrs": {}, "_flags": {"allows_duplicate_labels": True}})
+    data = pickle.dumps(frame, protocol=2)
+    del sys.modules[fake.__name__]
+    for name, real in (("DataFrame", "pandas.core.frame"), ("BlockManager", "pandas.core.internals.managers"),
+                       ("_new_Index", "pandas.core.indexes.base"), ("Index", "pandas.core.indexes.base"),
+                       ("RangeIndex", "pandas.core.indexes.range")):
+        data = data.replace(f"c{fake.__name__}\n{name}\n".encode(), f"c{real}\n{name}\n".encode())
+    assert fake.__name__.encode() not in data
+    return data
+
+
+def test_a_pandas_1_frame_pickle_loads():
+    images = [np.full((32, 32, 3), i, np.uint8) for i in range(3)]
+    loaded = safe_load(io.BytesIO(_pandas1_frame_pickle(images, ["fish", "bee", "oak"])), "edm_images.pickle")
+    assert list(loaded.columns) == ["image", "label"] and loaded["label"].tolist() == ["fish", "bee", "oak"]
+    assert all(np.array_equal(a, b) for a, b in zip(loaded["image"], images))
