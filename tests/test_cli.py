@@ -144,3 +144,11 @@ def test_installed_entry_point(mirror, tmp_path):
     assert "exported clean: 3 Parquet shard(s)" in done.stdout and (tmp_path / "out" / "README.md").exists()
     failed = subprocess.run([command, "prepare", "clean", "--set", "label_noise=2"], env=env, capture_output=True, text=True)
     assert failed.returncode == 2 and "label_noise=2: expected a" in failed.stderr and "[0.0, 1.0]" in failed.stderr
+
+
+def test_a_failed_build_exits_with_status_1(mirror, tmp_path):
+    broken = tmp_path / "mirror"
+    shutil.copytree(mirror[0], broken)
+    next((broken / "luma" / "audio").rglob("*.wav")).unlink()
+    status, out, err = luma("prepare", "clean", "--mirror", broken, "--cache-dir", tmp_path / "cache")
+    assert status == 1 and "FileNotFoundError" in err and "missing" in err and "rows:" not in out
