@@ -14,6 +14,7 @@ from transformers import Trainer, TrainingArguments
 from helpers import load
 from luma_noise import baselines
 from luma_noise.baselines.collator import featurize_dataset
+from luma_noise.baselines.inputs import TextEmbedder
 from tiny_models import save_tiny_models
 
 METHODS = ("mcd", "de", "rcml")
@@ -132,11 +133,17 @@ def test_audio_modes_differ_as_documented(clean):
 
 
 def test_text_is_embedded_with_the_class_word_masked(clean, tiny_bert):
-    from luma_noise.baselines.inputs import TextEmbedder
-
     embedder = TextEmbedder(tiny_bert)
-    same, other = embedder([("a horse runs", "horse"), ("a [MASK] runs", "dog")])
-    assert torch.equal(same, other)
+    masked, by_hand, kept = embedder([("a horse runs", "horse"), ("a [MASK] runs", "dog"), ("a horse runs", "dog")])
+    torch.testing.assert_close(masked, by_hand)
+    assert not torch.allclose(masked, kept)
+
+
+def test_text_embeddings_do_not_depend_on_the_batch(clean, tiny_bert):
+    pairs = [(text, "horse") for text in clean["train"]["text"][:40]]
+    together = TextEmbedder(tiny_bert, batch_size=32)(pairs)
+    alone = [TextEmbedder(tiny_bert)([pair])[0] for pair in pairs[:6]]
+    assert all(torch.equal(a, b) for a, b in zip(alone, together))
 
 
 def test_conflict_modality_travels_to_the_predictions(mirror, luma_cache, tiny_bert):

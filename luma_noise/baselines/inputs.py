@@ -11,8 +11,8 @@
   assumed 16 kHz, raw power, zero-padded to 128 frames (longer clips are cut to 128 frames so
   that batches stack; the reference's crop cut mel bands instead, BASELINES.md §6 defect 7).
 - text: (768,) float32 for bert-base: BERT's last hidden state averaged over the tokens, the
-  class word masked first (`luma_noise.features`). One text per BERT call, so an embedding
-  never depends on which texts share its batch (padding changes floating-point sums).
+  class word masked first (`luma_noise.features`). Only texts of equal token count share a
+  BERT call, so no padding enters and an embedding does not depend on its batch.
 """
 
 import functools
@@ -124,12 +124,13 @@ class TextEmbedder:
     """Mean BERT embeddings of (text, class word) pairs, memoised per pair in memory.
 
     text_model: Hub id or local folder of a BERT-like encoder (`from_pretrained`), run on
-    CPU through `luma_noise.features.Extractor` (its masking and pooling), one text per
-    forward pass. Embeddings are (D,) float32 torch tensors.
+    CPU through `luma_noise.features.Extractor` (its masking and pooling). Only texts of
+    the same token count share a forward pass (up to `batch_size`): without padding, a
+    text's embedding does not depend on the others. Embeddings are (D,) float32 tensors.
     """
 
-    def __init__(self, text_model: str, revision: str | None = None):
-        self.text_model, self.revision = text_model, revision
+    def __init__(self, text_model: str, revision: str | None = None, batch_size: int = 32):
+        self.text_model, self.revision, self.batch_size = text_model, revision, batch_size
         self._memo = {}
         self._extractor = None
 
@@ -139,11 +140,22 @@ class TextEmbedder:
         missing = list(dict.fromkeys(p for p in pairs if p not in self._memo))
         if missing:
             if self._extractor is None:
-                self._extractor = deep.Extractor("text", self.text_model, self.revision, batch_size=1, device="cpu")
-            one_each = [np.array([i]) for i in range(len(missing))]
-            for (position,), row in self._extractor.run(missing, one_each):
-                self._memo[missing[position]] = torch.from_numpy(row[0])
+                self._extractor = deep.Extractor("text", self.text_model, self.revision, device="cpu")
+            for positions, rows in self._extractor.run(missing, self._equal_length_batches(missing)):
+                for position, row in zip(positions, rows):
+                    self._memo[missing[position]] = torch.from_numpy(row)
         return [self._memo[p] for p in pairs]
 
+    def _equal_length_batches(self, pairs) -> list:
+        """Positions of `pairs` grouped by token count after masking, in chunks of batch_size."""
+        tokenizer = self._extractor.load()[0]
+        masked = [deep.mask_label_words(text, word, tokenizer.mask_token) for text, word in pairs]
+        lengths = [len(ids) for ids in tokenizer(masked, truncation=True)["input_ids"]]
+        groups = {}
+        for position, length in enumerate(lengths):
+            groups.setdefault(length, []).append(position)
+        return [np.array(group[i:i + self.batch_size]) for group in groups.values()
+                for i in range(0, len(group), self.batch_size)]
+
     def __getstate__(self):  # DataLoader workers and datasets' fingerprinting pickle the collator
-        return {"text_model": self.text_model, "revision": self.revision, "_memo": {}, "_extractor": None}
+        return {**self.__dict__, "_memo": {}, "_extractor": None}
