@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from audiomentations import AddBackgroundNoise
-from audiomentations.core.utils import SUPPORTED_EXTENSIONS
 
 from luma_noise.records import NoiseRecord
 
@@ -83,6 +81,8 @@ def _check_backgrounds(background_paths) -> list:
         raise ValueError(f"background_paths: {len(missing)} not a file, e.g. {missing[:3]}")
     if len({p.name for p in paths}) != len(paths):
         raise ValueError("background_paths must have distinct file names (records name the file)")
+    from audiomentations.core.utils import SUPPORTED_EXTENSIONS  # here: the import (scipy.signal) is slow
+
     unreadable = [str(p) for p in paths if not p.name.lower().endswith(SUPPORTED_EXTENSIONS)]
     if unreadable:
         raise ValueError(f"background_paths must be audio files ({', '.join(SUPPORTED_EXTENSIONS)}), "
@@ -110,6 +110,8 @@ class AudioNoise:
         paths = _check_backgrounds(background_paths)
         self._path_of = {p.name: p for p in paths}
         self.backgrounds = tuple(self._path_of)  # file names, sorted: draws never depend on input order
+        from audiomentations import AddBackgroundNoise  # only configs with audio noise pay its import
+
         self._transform = AddBackgroundNoise(sounds_path=[str(p) for p in paths], min_snr_db=self.min_snr_db,
                                              max_snr_db=self.max_snr_db, noise_transform=self._fit_noise, p=1.0)
         self._transform.freeze_parameters()  # it must never draw from global `random`
