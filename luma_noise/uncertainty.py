@@ -51,7 +51,7 @@ class FeatureSource:
     def extractor(self, modality: str) -> deep.Extractor:
         if modality not in self.extractors:
             model_id = getattr(self.config, f"{modality}_feature_model")
-            revision = getattr(self.config, f"{modality}_feature_revision", None)
+            revision = getattr(self.config, f"{modality}_feature_revision")
             self.extractors[modality] = deep.Extractor(modality, model_id, revision)
         return self.extractors[modality]
 

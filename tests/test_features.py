@@ -399,6 +399,7 @@ class _Config:
     def __init__(self, models, **fields):
         for modality, path in models.items():
             setattr(self, f"{modality}_feature_model", path)
+            setattr(self, f"{modality}_feature_revision", None)
         self.__dict__.update(fields)
 
 
