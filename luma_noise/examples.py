@@ -85,17 +85,22 @@ def png_bytes(image: np.ndarray) -> bytes:
 def finish_batch(batch: list, audio: list, split: str, noise=None) -> list:
     """(key, record) pairs for a batch of planned examples and their audio files' bytes.
 
-    With `noise` (a SampleNoise), content is noised and each record gets its `noise`.
+    With `noise` (a SampleNoise), content is noised (in copies: the planned examples are
+    left as they are) and each record gets its `noise`.
     """
-    batch = [{**example, "audio_bytes": audio_bytes} for example, audio_bytes in zip(batch, audio)]
     if noise is not None:
+        batch = [{**example, "audio_bytes": audio_bytes} for example, audio_bytes in zip(batch, audio)]
         noise.apply(batch, split)
-    return [(example["key"], finish_example(example)) for example in batch]
+        audio = [example["audio_bytes"] for example in batch]
+    return [(example["key"], finish_example(example, audio_bytes)) for example, audio_bytes in zip(batch, audio)]
 
 
-def finish_example(example: dict) -> dict:
+_NOT_STORED = frozenset(("key", "audio_file", "audio_bytes"))
+
+
+def finish_example(example: dict, audio_bytes: bytes) -> dict:
     """The yielded record: the planned fields, the image as PNG and the audio as wav bytes."""
-    record = {k: v for k, v in example.items() if k not in ("key", "audio_file", "audio_bytes")}
+    record = {k: v for k, v in example.items() if k not in _NOT_STORED}
     record["image"] = {"path": None, "bytes": png_bytes(example["image"])}
-    record["audio"] = {"path": example["audio_path"], "bytes": example["audio_bytes"]}
+    record["audio"] = {"path": example["audio_path"], "bytes": audio_bytes}
     return record

@@ -142,7 +142,7 @@ def test_compactness_keeps_the_rows_nearest_the_class_centre_and_offers_edm(plan
 def test_num_sampling_keeps_the_most_spread_draw(planted, models, tmp_path):
     """k = 0 (uniform, no EDM), 1,000 draws: the most spread draw of 3 points on a line holds
     the class's smallest and largest offsets (mean pairwise distance 2/3 of the range);
-    10 draws would find it for about one class in seven."""
+    one draw in 40 holds both, so 10 draws would find it for about one class in five."""
     _, manifest = planted
     got = _build(planted, tmp_path, "clean", image_compactness=0.0, num_sampling=1000, **models)
     pools = _pool_offsets(manifest)
