@@ -272,15 +272,19 @@ class Extractor:
     model_id: Hub id or local folder (defaults in DEFAULT_MODEL_IDS); revision: Hub branch,
     tag or commit (pin a commit for reproducible features); batch_size: items per forward
     pass; device: default CUDA when available, else CPU. The model moves to the device
-    once; each batch is preprocessed on the CPU and moved once.
+    once; each batch is preprocessed on the CPU and moved once. prefetch: prepare the next
+    batch in a background thread while the model runs; default (None) on any device but
+    the CPU, where the forward passes already keep every core busy and a third thread
+    only competes with them (measured in benchmarks/bench_features.py).
     """
 
-    def __init__(self, modality: str, model_id: str, revision: str | None = None, batch_size: int = 32, device=None):
+    def __init__(self, modality: str, model_id: str, revision: str | None = None, batch_size: int = 32, device=None,
+                 prefetch: bool | None = None):
         _check_modality(modality)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.modality, self.model_id, self.revision = modality, model_id, revision
-        self.batch_size, self.device = int(batch_size), device
+        self.batch_size, self.device, self.prefetch = int(batch_size), device, prefetch
         self._loaded = None
 
     def load(self):
@@ -303,9 +307,8 @@ class Extractor:
 
     def run(self, items, batches):
         """Yield (positions (B,), features (B, D) float32) per batch. `items[i]` is read when
-        the batch holding i is prepared, in a background thread one batch ahead of the
-        forward passes (reading, decoding and preprocessing overlap the model, which matters
-        most on a GPU), so a lazy sequence keeps at most two batches in memory."""
+        the batch holding i is prepared (see `prefetch`), so a lazy sequence keeps at most
+        two batches in memory."""
         import torch
 
         processor, model, device = self.load()
@@ -314,12 +317,12 @@ class Extractor:
         def inputs_of(positions):
             return prepare([items[i] for i in positions], processor, model, device)
 
+        prefetch = self.prefetch if self.prefetch is not None else device.type != "cpu"
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool, torch.inference_mode():
-            pending = pool.submit(inputs_of, batches[0]) if len(batches) else None
+            ahead = None
             for index, positions in enumerate(batches):
-                inputs = pending.result()
-                if index + 1 < len(batches):
-                    pending = pool.submit(inputs_of, batches[index + 1])
+                inputs = ahead.result() if ahead is not None else inputs_of(positions)
+                ahead = pool.submit(inputs_of, batches[index + 1]) if prefetch and index + 1 < len(batches) else None
                 yield positions, embed(inputs, model).float().cpu().numpy()
 
 

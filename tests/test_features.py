@@ -164,10 +164,11 @@ def test_group_norm_audio_model_is_batched_by_equal_length_only(group_norm_audio
     np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
 
 
-def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models):
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models, prefetch):
     clips = _clips() * 3  # 12 clips, 4 distinct durations
     sizes = [features.item_size("audio", clip) for clip in clips]
-    extractor = Extractor("audio", models["audio"], batch_size=3)
+    extractor = Extractor("audio", models["audio"], batch_size=3, prefetch=prefetch)
     batches = extractor.plan(range(len(clips)), sizes)
     assert sorted(np.concatenate(batches).tolist()) == list(range(12))
     assert all(len({sizes[i] for i in batch}) == 1 for batch in batches)  # 3 copies of each duration
@@ -182,9 +183,14 @@ def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models):
             read.append(i)
             return clips[i]
 
+    out = np.empty((12, AUDIO_DIM), dtype=np.float32)
     for count, (positions, rows) in enumerate(extractor.run(Lazy(), batches), 1):
-        # this batch has been read, and at most the next one besides (prepared ahead)
-        assert set(positions.tolist()) <= set(read) and 3 * count <= len(read) <= 3 * (count + 1)
+        # this batch has been read and, when prefetching, at most the next one besides
+        assert set(positions.tolist()) <= set(read)
+        assert 3 * count <= len(read) <= 3 * (count + prefetch)
+        out[positions] = rows
+    np.testing.assert_allclose(out, extract_features("audio", clips, models["audio"], batch_size=5, progress=False),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_time_estimate_is_shown_before_most_of_the_work(models, capsys, monkeypatch):
