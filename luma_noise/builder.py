@@ -342,7 +342,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 # blocks between num_proc jobs, DataLoader workers and nodes. At least _MIN_SHARDS per split.
 _SHARD_EXAMPLES = 4 * _NOISE_BATCH
 _MIN_SHARDS = 8
-_NOISE_CACHE = {}  # the last config's SampleNoise in this process: models and dictionaries load once
+_NOISE_CACHE = {}  # {process id: (config key, SampleNoise)}: models and dictionaries load once per process
 
 
 def _blocks(planned: list) -> list:
@@ -352,12 +352,15 @@ def _blocks(planned: list) -> list:
 
 
 def _sample_noise(config, esc50_files):
-    """`SampleNoise.from_config`, built once per process and config (every shard reuses it)."""
+    """`SampleNoise.from_config`, built once per process and config (every shard reuses it).
+
+    Kept per process id: a forked worker builds its own and leaves its parent's alone (their
+    models' thread pools don't survive the fork; even deleting them there can hang)."""
     key = (repr(config), tuple(esc50_files))
-    if _NOISE_CACHE.get("key") != key:
-        _NOISE_CACHE.clear()
-        _NOISE_CACHE.update(key=key, noise=SampleNoise.from_config(config, esc50_files))
-    return _NOISE_CACHE["noise"]
+    cached = _NOISE_CACHE.get(os.getpid())
+    if cached is None or cached[0] != key:
+        _NOISE_CACHE[os.getpid()] = (key, SampleNoise.from_config(config, esc50_files))
+    return _NOISE_CACHE[os.getpid()][1]
 
 
 def _read_audio(files: list, fetch_options) -> list:
