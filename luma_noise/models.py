@@ -73,10 +73,10 @@ def converted_model(model_id: str, cache_dir: Path | None = None) -> Path:
     """The CTranslate2 model folder for `transformers` checkpoint `model_id` (float32 weights;
     the compute type is chosen when loading), converted on first use (a few seconds for
     opus-mt) into `cache_dir` (default `conversion_cache_dir()`)."""
-    source = model_dir(model_id)
-    name = (model_id.strip("/").replace("/", "--") if not os.path.isdir(model_id)
-            else "local--" + source.resolve().name)
-    target = Path(cache_dir or conversion_cache_dir()) / f"{name}--{_revision(source)}"
+    source, local = model_dir(model_id), os.path.isdir(model_id)
+    revision = _revision(source)
+    name = "local--" + source.resolve().name if local else model_id.strip("/").replace("/", "--")
+    target = Path(cache_dir or conversion_cache_dir()) / f"{name}--{revision}"
     if (target / "model.bin").is_file():
         return target
     import ctranslate2
@@ -84,7 +84,10 @@ def converted_model(model_id: str, cache_dir: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        ctranslate2.converters.TransformersConverter(str(source)).convert(str(partial), force=True)
+        # a Hub model by id and commit: `from_pretrained` fetches weights not cached yet
+        converter = (ctranslate2.converters.TransformersConverter(str(source)) if local else
+                     ctranslate2.converters.TransformersConverter(model_id, revision=revision))
+        converter.convert(str(partial), force=True)
         os.rename(partial, target)
     except OSError:
         if not (target / "model.bin").is_file():  # not just another process winning the race

@@ -375,11 +375,19 @@ def test_conversion_is_cached_per_model_and_revision_and_atomic(tmp_path, monkey
     assert second != first and sorted(cache.iterdir()) == sorted([first, second])
 
 
-def test_conversion_cache_key_is_the_hub_revision(tmp_path, monkeypatch):
-    snapshot = tmp_path / "models--org--name" / "snapshots" / "0123abcd"
-    build_marian_model(snapshot, seed=4)
-    monkeypatch.setattr(luma_noise.models, "model_dir", lambda model_id: snapshot)
-    assert converted_model("org/name", tmp_path / "ct2") == tmp_path / "ct2" / "org--name--0123abcd"
+def test_hub_model_is_found_offline_and_converted_under_its_commit(tmp_path):
+    """A model id in the (offline) Hugging Face cache: resolved to its snapshot, converted by id
+    and commit, and cached under that commit."""
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = Path(constants.HF_HUB_CACHE) / "models--luma-tests--tiny-marian"
+    build_marian_model(repo / "snapshots" / commit, seed=4)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    assert luma_noise.models.model_dir("luma-tests/tiny-marian") == repo / "snapshots" / commit
+    converted = converted_model("luma-tests/tiny-marian", tmp_path / "ct2")
+    assert converted == tmp_path / "ct2" / f"luma-tests--tiny-marian--{commit}" and (converted / "model.bin").is_file()
 
 
 class _Config:
