@@ -11,7 +11,8 @@
    split has 4,200), vectorised by repeating the batch (`LumaModel`) against a plain loop
    of T forward passes per batch; audio on `--audio-test-size` examples, scaled to the
    test split.
-3. Text embeddings: ms per text of a random BERT of bert-base's size, one text per call.
+3. Text embeddings: ms per text of a random BERT of bert-base's size, one text per call and
+   batched by equal token count (what `LumaCollator` does).
 """
 
 import argparse
@@ -106,24 +107,28 @@ def bench_mc_dropout(args):
 def bench_text(args):
     from transformers import BertConfig, BertModel
 
+    import tempfile
+
     from luma_noise.baselines.inputs import TextEmbedder
     from tiny_models import save_tiny_models
-
-    import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="luma-bench-bert-"))
     text_path = save_tiny_models(folder)["text"]
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=27, max_position_embeddings=512)).save_pretrained(text_path)  # bert-base size
-    embedder = TextEmbedder(text_path)
     words = "the big horse runs near a small dog and the man sits on the field".split()
     pairs = [(" ".join(words[i % 7:] + words[:i % 7]) + f" {i}", "horse") for i in range(args.texts)]
-    embedder(pairs[:2])
-    start = time.perf_counter()
-    embedder(pairs[2:])
-    per_text = (time.perf_counter() - start) / (len(pairs) - 2)
-    print(f"text embeddings, random bert-base-size model, 14-word texts, one per call: {per_text * 1e3:.1f} ms "
-          f"per text, {per_text * 29_059 / 60:.1f} min for LUMA's 29,059 texts (once per text model)")
+    per_text = {}
+    for batch_size in (1, 32):  # one text per call, then texts of equal token count together
+        embedder = TextEmbedder(text_path, batch_size=batch_size)
+        embedder(pairs[:2])  # loads the model
+        start = time.perf_counter()
+        embedder(pairs[2:])
+        per_text[batch_size] = (time.perf_counter() - start) / (len(pairs) - 2)
+    print(f"text embeddings, random bert-base-size model, {len(pairs) - 2} texts of 15 words: "
+          f"{per_text[1] * 1e3:.0f} ms per text one at a time, {per_text[32] * 1e3:.0f} ms batched by equal "
+          f"token count (ratio {per_text[1] / per_text[32]:.1f}); {per_text[32] * 29_059 / 60:.0f} min for "
+          "LUMA's 29,059 texts, once per text model")
 
 
 def main():
@@ -133,7 +138,7 @@ def main():
     parser.add_argument("--passes", type=int, default=100)
     parser.add_argument("--test-size", type=int, default=4200)
     parser.add_argument("--audio-test-size", type=int, default=256)
-    parser.add_argument("--texts", type=int, default=50)
+    parser.add_argument("--texts", type=int, default=34)
     parser.add_argument("--min-seconds", type=float, default=3.0, help="time each training step at least this long")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-mc", action="store_true")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel, TrainerCallback
 from transformers.utils import ModelOutput
 
 from . import losses, uncertainty
@@ -193,3 +193,8 @@ class AnnealingCallback(TrainerCallback):
     def on_epoch_begin(self, args, state, control, model=None, **kwargs):
         if model is not None:
             model.annealing_epoch = float(state.epoch or 0.0)
+
+
+# `AutoConfig`/`AutoModel.from_pretrained` on a saved baseline once this module is imported.
+AutoConfig.register(LumaModelConfig.model_type, LumaModelConfig)
+AutoModel.register(LumaModelConfig, LumaModel)

@@ -132,8 +132,9 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     text_model: BERT for text embeddings; max_epochs, patience (early stopping, epochs),
     batch_size, max_steps (overrides epochs; for smoke tests): training; ensemble_size,
     ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda";
-    progress(event) gets {"run", "epoch", "max_epochs", "eval_loss", ...} every epoch and
-    {"finished": run} per finished run (default: lines printed). Finished runs in
+    progress(event) gets {"run", "epoch", "max_epochs", "loss", "eval_loss", "eval_accuracy",
+    "best_loss", "learning_rate", "seconds_per_epoch"} every epoch and {"finished": run} per
+    finished run (default: lines printed); everything also goes to output_dir/train.log. Finished runs in
     output_dir are kept, an interrupted run resumes.
     """
     output_dir = Path(output_dir)
@@ -230,10 +231,10 @@ def _reporter(output_dir: Path, progress):
         line = _describe(event)
         with open(log, "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-        if progress is not None:
-            progress(event)
-        else:
+        if progress is None:
             print(line, flush=True)
+        elif "message" not in event:  # `progress` gets epoch and finished events only
+            progress(event)
 
     return say
 
