@@ -7,6 +7,7 @@ script path and are compared with the build from the same mirror as a folder.
 
 import hashlib
 import os
+import re
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_clean_over_a_rate_limited_server_equals_the_folder_build(
         mirror, folder_build, allow_loopback_http, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(download, "ANNOUNCE_AT", 20)
     monkeypatch.setenv("HF_TOKEN", "hf_secret_for_the_hub_only")
-    with ThrottledServer(mirror[0], limit=40, window_s=1, latency_s=0.002) as server:
+    with ThrottledServer(mirror[0], limit=80, window_s=1, latency_s=0.002) as server:
         with caplog.at_level("WARNING"):
             ds = load(mirror=server.url, cache_dir=str(tmp_path / "cache"))
         assert _fingerprint(ds) == folder_build
@@ -51,10 +52,10 @@ def test_clean_over_a_rate_limited_server_equals_the_folder_build(
         assert set(fetched.values()) == {1}, "a wav was fetched twice"
         paused = sum(1 for _, status in server.log if status == 429)
         # the client pauses when the server says the window is used up: few 429s, far fewer than files
-        assert paused <= download.WORKERS * (len(server.log) // 40 + 1)
+        assert paused <= download.WORKERS * (len(server.log) // 80 + 1)
         assert not any(server.auth_headers), "the token went to a mirror"
         announced = [r.message for r in caplog.records if "LUMA: downloading" in r.message]
-        assert len(announced) == 1 and "allows 40 requests per 1 s" in announced[0]
+        assert len(announced) == 1 and "allows 80 requests per 1 s" in announced[0]
 
         # another config sharing the cache (seed 7: same train/test rows, other OOD draws) fetches
         # only the wavs it has not seen, and nothing twice
@@ -66,7 +67,7 @@ def test_clean_over_a_rate_limited_server_equals_the_folder_build(
 
 
 def test_streaming_over_a_rate_limited_server_equals_the_folder_build(mirror, folder_build, allow_loopback_http, tmp_path):
-    with ThrottledServer(mirror[0], limit=40, window_s=1, latency_s=0.002) as server:
+    with ThrottledServer(mirror[0], limit=80, window_s=1, latency_s=0.002) as server:
         streamed = load(mirror=server.url, cache_dir=str(tmp_path / "cache"), streaming=True)
         assert _fingerprint(streamed) == folder_build
         assert any(status == 429 for _, status in server.log)
@@ -129,7 +130,9 @@ def test_a_server_dying_mid_stream_gives_a_named_error_quickly(mirror, allow_loo
         with pytest.raises(download.DownloadError) as err:
             list(streamed)
         assert time.monotonic() - start < 30
-        assert server.url.rstrip("/") + wav in str(err.value) and f"after {download.RETRIES + 1} attempts" in str(err.value)
+        # the file that failed first names the error: the dying one or one fetched beside it
+        assert re.search(rf"could not download {server.url}luma/audio/\S+\.wav after {download.RETRIES + 1} attempts",
+                         str(err.value))
 
 
 def test_the_token_goes_to_hub_hosts_only(monkeypatch):
