@@ -146,7 +146,8 @@ def _figure10(long, path) -> bool:
 def _number(value, measure, signed=None) -> str:
     scale, decimals, is_signed, unit = FORMATS.get(measure, (1, 3, False, ""))
     sign = "+" if (is_signed if signed is None else signed) else ""
-    return f"{value * scale:{sign}.{decimals}f}{unit}"
+    value = round(value * scale, decimals) + 0.0  # no "-0.0"
+    return f"{value:{sign}.{decimals}f}{unit}"
 
 
 def _cell(row, measure) -> str:
