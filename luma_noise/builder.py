@@ -243,8 +243,7 @@ class Luma(datasets.GeneratorBasedBuilder):
             "ood": ood_plan(upstream, config.seed),
         }
         if config.label_noise:
-            for split in ("train", "test"):
-                uncertainty.add_label_noise(plans[split], config, feature_source)
+            uncertainty.add_label_noise([plans["train"], plans["test"]], config, feature_source)
         if config.conflict_ratio:
             uncertainty.add_conflict(plans["test"], config)
         return plans

@@ -36,6 +36,7 @@ script imports `luma_noise` for every config, and most configs never extract fea
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -294,6 +295,16 @@ class Extractor:
             processor, model = _load(self.modality, self.model_id, self.revision)
             self._loaded = (processor, model.to(device), device)
         return self._loaded
+
+    def unload(self) -> None:
+        """Drop the model and preprocessor (they are loaded again if needed)."""
+        if self._loaded is not None:
+            device, self._loaded = self._loaded[2], None
+            gc.collect()  # free the weights now, not at the next collection
+            if device.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
 
     def plan(self, positions, sizes=None) -> list:
         """`positions` cut into batches: sorted by size when sizes are given, so that similar

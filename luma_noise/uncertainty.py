@@ -37,8 +37,9 @@ class FeatureSource:
     so any seed, config or split reuses the rows already computed.
 
     audio_files(rows) -> local paths of those datalist rows' wav files; decode_wav(path) ->
-    (float32 samples, sample rate); cache_dir: the feature cache folder. Each modality's
-    model is loaded at most once per FeatureSource (one per build), and only if a row is missing.
+    (float32 samples, sample rate); cache_dir: the feature cache folder. A model is loaded
+    only when a row is missing, and only one is kept in memory: asked modality by modality
+    (as the builder does), each is loaded at most once per FeatureSource (one per build).
     """
 
     config: object
@@ -49,6 +50,11 @@ class FeatureSource:
     extractors: dict = dataclasses.field(default_factory=dict)
 
     def extractor(self, modality: str) -> deep.Extractor:
+        """The modality's extractor; the other modalities' models are unloaded first, so at most
+        one model is in memory (Wav2Vec 2.0 large alone holds 1.3 GB)."""
+        for other, extractor in self.extractors.items():
+            if other != modality:
+                extractor.unload()
         if modality not in self.extractors:
             model_id = getattr(self.config, f"{modality}_feature_model")
             revision = getattr(self.config, f"{modality}_feature_revision")
@@ -114,15 +120,22 @@ def diversity_train_plan(upstream: Upstream, config, feature_source: FeatureSour
     return align("train", pools, ID_CLASSES, config.seed)
 
 
-def add_label_noise(plan: SplitPlan, config, feature_source: FeatureSource) -> None:
-    """Switch each example's label with probability `label_noise` to its nearest other
-    class (distances over `label_noise_modality`'s features); keeps `original_labels`."""
+def add_label_noise(plans: list, config, feature_source: FeatureSource) -> None:
+    """Switch each example's label, in each of `plans`, with probability `label_noise` to its
+    nearest other class in its split (distances over `label_noise_modality`'s features);
+    keeps `original_labels`. Features are gathered modality by modality over all plans, so
+    each model is loaded once even though only one is kept in memory at a time."""
     modalities = MODALITIES if config.label_noise_modality == "all" else (config.label_noise_modality,)
-    frame = "test" if plan.split == "test" else "train"
-    feats = [feature_source(m, frame, plan.rows(m)) for m in modalities]
-    rng = derive_rng(config.seed, "label-noise", plan.split)
-    new_labels, _ = sampling.switch_labels(plan.labels, feats, config.label_noise, rng, config.label_noise_neighbours)
-    plan.original_labels, plan.labels = plan.labels, new_labels
+    feats = {plan.split: [] for plan in plans}
+    for modality in modalities:
+        for plan in plans:
+            frame = "test" if plan.split == "test" else "train"
+            feats[plan.split].append(feature_source(modality, frame, plan.rows(modality)))
+    for plan in plans:
+        rng = derive_rng(config.seed, "label-noise", plan.split)
+        new_labels, _ = sampling.switch_labels(plan.labels, feats[plan.split], config.label_noise, rng,
+                                               config.label_noise_neighbours)
+        plan.original_labels, plan.labels = plan.labels, new_labels
 
 
 def add_conflict(plan: SplitPlan, config) -> None:

@@ -457,11 +457,13 @@ def test_feature_source_keys_audio_by_content_and_text_by_masked_word(models, tm
     # Text rows 0 and 2 hold the same text with other class words: two keys, two masked inputs.
     text = source("text", "train", np.arange(4))
     assert not np.allclose(text[0], text[2])
-    # One FeatureSource (one build) loads each model at most once, however often it is asked.
+    # One FeatureSource (one build), asked modality by modality, loads each model once and
+    # keeps only the one in use.
+    source("text", "test", np.array([3, 1]))
     source("image", "train", np.arange(2))
     source("image", "test", np.arange(4))
-    source("text", "test", np.array([3, 1]))
     assert sorted(loads) == ["audio", "audio", "image", "text"]  # audio: two FeatureSources above
+    assert [m for m, e in source.extractors.items() if e._loaded is not None] == ["image"]
 
 
 def test_feature_source_decodes_clips_one_batch_at_a_time(models, tmp_path, monkeypatch):

@@ -228,13 +228,13 @@ def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path
     loaded = []
     real_load = deep._load
     monkeypatch.setattr(deep, "_load", lambda modality, *args: loaded.append(modality) or real_load(modality, *args))
-    _build(mirror, tmp_path / "a", "low_diversity", **model_kwargs)
-    assert sorted(loaded) == ["audio", "image", "text"]
+    _build(mirror, tmp_path / "a", "low_diversity", **model_kwargs)  # the module's earlier builds may have cached all
+    before = len(loaded)
     _build(mirror, tmp_path / "b", "low_diversity", **model_kwargs)
-    assert sorted(loaded) == ["audio", "image", "text"]  # every row cached: no model loaded
+    assert len(loaded) == before  # every row cached: no model loaded
     moved = shutil.copytree(models["text"], tmp_path / "other-text-model")
     _build(mirror, tmp_path / "c", "low_diversity", **{**model_kwargs, "text_feature_model": str(moved)})
-    assert sorted(loaded) == ["audio", "image", "text", "text"]
+    assert loaded[before:] == ["text"]
 
 
 # ---------------------------------------------------------------- config errors
