@@ -300,7 +300,11 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _read_upstream(self, dl_manager, files, urls):
         """The upstream tables. A file that cannot be read is named with its URL and, when it is a
         downloaded copy, removed from the download cache so the next call fetches it again."""
-        readable = lambda key: download.readable("/".join(_FILES[key]), files[key], urls[key], self._download_options(dl_manager))  # noqa: E731
+        options = self._download_options(dl_manager)
+
+        def readable(key):
+            return download.readable("/".join(_FILES[key]), files[key], urls[key], options)
+
         with readable("cifar10"):
             cifar10 = sources.read_cifar(dl_manager.iter_archive(files["cifar10"]), "cifar-10-python.tar.gz")
         with readable("cifar100"):

@@ -94,18 +94,23 @@ def download(urls: list, options: Options, md5: Optional[dict] = None) -> list:
     if not todo:
         return paths
     if datasets.config.HF_HUB_OFFLINE:  # what `datasets` itself checks before any download
-        raise DownloadError(f"offline mode (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE) and {len(todo)} file(s) are not in the download "
-                            f"cache {options.cache_dir}, e.g. {todo[0][0]}; unset it or use a local mirror folder")
+        raise DownloadError(f"offline mode (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE) and {len(todo)} file(s) are "
+                            f"not in the download cache {options.cache_dir}, e.g. {todo[0][0]}; unset it or use "
+                            f"a local mirror folder")
     os.makedirs(options.cache_dir, exist_ok=True)
-    client = _Client(options.token)
+    md5 = md5 or {}
+    client, start = _Client(options.token), time.monotonic()
     try:
-        client.fetch_to_file(*todo[0], (md5 or {}).get(todo[0][0]))  # its answer tells the server's limit
+        client.fetch_to_file(*todo[0], md5.get(todo[0][0]))  # its answer tells the server's limit
         if len(todo) >= ANNOUNCE_AT:
             logger.warning(announcement(len(todo), len(set(urls)) - len(todo), todo[0][0], client))
-        _run(client, todo[1:], lambda url, path: client.fetch_to_file(url, path, (md5 or {}).get(url)),
+        _run(client, todo[1:], lambda url, path: client.fetch_to_file(url, path, md5.get(url)),
              f"Downloading {_host(todo[0][0])} files", len(todo), initial=1)
     finally:
         client.close()
+    if len(todo) >= ANNOUNCE_AT:
+        logger.warning(f"LUMA: downloaded {len(todo):,} files in {_duration(time.monotonic() - start)} "
+                       f"({_duration(client.paused_s)} of it paused by the rate limit)")
     return paths
 
 
