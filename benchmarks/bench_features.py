@@ -20,6 +20,7 @@ pads). Per-item costs are extrapolated to the items LUMA's deep-feature configs 
 """
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -30,12 +31,12 @@ import transformers
 
 from luma_noise import features
 
-# Items whose features a first build extracts (every candidate of each modality; see
-# `uncertainty.diversity_pool`), from the real row counts: label_noise_* reads the
-# train and test splits, low_diversity every in-distribution train candidate.
+# Items whose features a first build extracts at the real row counts: label_noise_* the
+# train and test splits (21,000 + 4,200 per modality), low_diversity every candidate of
+# `uncertainty.diversity_pool` (counted in a build of `tests/make_mirror.py --scale 1.0`).
 WORKLOADS = {
     "label_noise_*": {"image": 25_200, "audio": 25_200, "text": 25_200},
-    "low_diversity": {"image": 50_160, "audio": 127_000, "text": 54_800},
+    "low_diversity": {"image": 50_160, "audio": 115_769, "text": 52_299},
 }
 AUDIO_RATE = 16_000
 
@@ -142,6 +143,8 @@ def main():
         paths = _save_models(Path(folder))
         print(f"random real-size models written in {time.perf_counter() - start:.0f} s")
         cost = {m: bench(m, paths[m], args) for m in args.modalities}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB (the real-size models and their activations, one modality at a time)")
     for config, counts in WORKLOADS.items():
         hours = {m: counts[m] * cost[m] / 3600 for m in cost}
         detail = ", ".join(f"{m} {counts[m]:,} x {cost[m] * 1e3:.0f} ms = {h:.2f} h" for m, h in hours.items())
