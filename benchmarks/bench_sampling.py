@@ -12,6 +12,7 @@ oracle: on the same inputs and seed both must return identical results.
 
 import argparse
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -121,6 +122,18 @@ def bench_diversity(args):
     print(f"  vectorised {fast:.2f} s, per-row {slow:.1f} s ({how}), ratio {slow / fast:.0f}x")
 
 
+def bench_diversity_memory(args):
+    """Peak memory (tracemalloc: numpy buffers included) of diversity sampling in one big class."""
+    labels = np.zeros(10_000, dtype=np.int64)
+    feats = clustered_features(labels, 1024, seed=4)
+    tracemalloc.start()
+    _timed(diversity_sample, feats, labels, 500, 10.0, 10, np.random.default_rng(5))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"diversity sampling, one class of 10,000 x 1,024 float32 -> 500, k=10, 10 draws: "
+          f"peak {peak / 2**20:.0f} MiB allocated (features {feats.nbytes / 2**20:.0f} MiB)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="time the per-row versions on all rows (several minutes)")
@@ -130,3 +143,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     bench_switch(args)
     bench_diversity(args)
+    bench_diversity_memory(args)
