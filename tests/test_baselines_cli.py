@@ -89,6 +89,8 @@ def test_bad_settings_fail_before_anything_is_loaded(tmp_path):
         run_training("clean", tmp_path / "runs", methods=("mcd", "svm"), max_epochs=0, mode="exact")
     for name in ("methods", "max_epochs", "mode"):
         assert name in str(err.value)
+    with pytest.raises(ValueError, match="RCML runs on multimodal only"):
+        run_training("clean", tmp_path / "runs", methods=("rcml",), modalities=("image",))
     with pytest.raises(ValueError, match="no_such_field"):
         run_training("clean", tmp_path / "runs", fields={"no_such_field": 1})
     assert not (tmp_path / "runs").exists()

@@ -56,7 +56,8 @@ class LumaCollator:
             out["audio_features"] = [inputs.audio_tensor(x, self.mode).numpy() for x in batch["audio"]]
         if "text" in modalities:
             rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-            out["text_embeddings"] = [e.numpy() for e in self.embedder([(r["text"], inputs.class_word(r)) for r in rows])]
+            embeddings = self.embedder([(r["text"], inputs.class_word(r)) for r in rows])
+            out["text_embeddings"] = [e.numpy() for e in embeddings]
         return out
 
     def __call__(self, rows: list) -> dict:

@@ -54,7 +54,9 @@ def fuse_evidence(evidences):
 
 
 def conflict_loss(evidences):
-    """RCML's conflict term, a scalar: batch mean of Σ_i Σ_{j≠i} ½‖p_i − p_j‖₁ (1 − u_i)(1 − u_j) / (V − 1).
+    """RCML's conflict term, a scalar.
+
+    Batch mean of Σ_i Σ_{j≠i} ½‖p_i − p_j‖₁ (1 − u_i)(1 − u_j) / (V − 1) over ordered pairs.
 
     evidences: V tensors (B, C); p_v = α_v / S_v, u_v = C / S_v. Zero for one view.
     """

@@ -52,7 +52,8 @@ class LumaModelConfig(PretrainedConfig):
         self.modalities = list(modalities) if not isinstance(modalities, str) else [modalities]
         self.num_classes, self.dropout, self.ensemble_size = num_classes, dropout, ensemble_size
         self.mc_samples, self.softmax_samples, self.text_dim = mc_samples, softmax_samples, text_dim
-        self.kl_anneal_epochs, self.conflict_weight, self.mc_chunk_floats = kl_anneal_epochs, conflict_weight, mc_chunk_floats
+        self.kl_anneal_epochs, self.conflict_weight = kl_anneal_epochs, conflict_weight
+        self.mc_chunk_floats = mc_chunk_floats
         self._check()
         self.modalities = list(check_modalities(self.modalities))
         super().__init__(**kwargs)

@@ -134,16 +134,19 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda";
     progress(event) gets {"run", "epoch", "max_epochs", "loss", "eval_loss", "eval_accuracy",
     "best_loss", "learning_rate", "seconds_per_epoch"} every epoch and {"finished": run} per
-    finished run (default: lines printed); everything also goes to output_dir/train.log. Finished runs in
-    output_dir are kept, an interrupted run resumes.
+    finished run (default: lines printed); everything also goes to output_dir/train.log.
+    Finished runs in output_dir are kept, an interrupted run resumes.
     """
     output_dir = Path(output_dir)
     settings = _check_settings(locals())
+    runs = plan_runs(methods, modalities, seeds)
+    if not runs:
+        raise ValueError(f"nothing to train: RCML runs on multimodal only, got methods {list(methods)} "
+                         f"and modalities {list(modalities)}")
     fields = dict(fields or {})
     dataset, differing = _load(config_name, fields, mirror, cache_dir)
     header = {"config": config_name, "fields": differing, "mode": mode}
     _claim_output_dir(output_dir, {**header, "text_model": text_model})
-    runs = plan_runs(methods, modalities, seeds)
     needed = sorted({m for _, modality, _ in runs for m in _modalities(modality)}, key=ALL_MODALITIES.index)
     collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
     data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
@@ -166,7 +169,8 @@ def _check_settings(values: dict) -> dict:
         bad = [v for v in values[name] if v not in allowed]
         if bad or not values[name]:
             errors.append(f"{name} must be among {allowed}, got {list(values[name])!r}")
-    for name, allowed in (("mode", MODES), ("ensemble_training", ENSEMBLE_TRAINING), ("device", ("auto", "cpu", "cuda"))):
+    choices = (("mode", MODES), ("ensemble_training", ENSEMBLE_TRAINING), ("device", ("auto", "cpu", "cuda")))
+    for name, allowed in choices:
         if values[name] not in allowed:
             errors.append(f"{name} must be one of {allowed}, got {values[name]!r}")
     if not values["seeds"]:
@@ -244,10 +248,11 @@ def _describe(event: dict) -> str:
         return f"[{event['finished']}] finished"
     if "message" in event:
         return f"[{event['run']}] {event['message']}"
-    left = (event["max_epochs"] - event["epoch"]) * event["seconds_per_epoch"]
-    return (f"[{event['run']}] epoch {event['epoch']}/{event['max_epochs']}  train loss {event.get('loss', float('nan')):.4f}"
-            f"  val loss {event['eval_loss']:.4f} (best {event['best_loss']:.4f})  val acc {event['eval_accuracy']:.3f}"
-            f"  lr {event['learning_rate']:.2g}  {event['seconds_per_epoch']:.1f} s/epoch, at most {left / 60:.1f} min left")
+    e = event
+    left = (e["max_epochs"] - e["epoch"]) * e["seconds_per_epoch"]
+    return (f"[{e['run']}] epoch {e['epoch']}/{e['max_epochs']}  train loss {e['loss']:.4f}"
+            f"  val loss {e['eval_loss']:.4f} (best {e['best_loss']:.4f})  val acc {e['eval_accuracy']:.3f}"
+            f"  lr {e['learning_rate']:.2g}  {e['seconds_per_epoch']:.1f} s/epoch, at most {left / 60:.1f} min left")
 
 
 def _train_run(name, method, modality, seed, data, collator, output_dir, say, settings):
