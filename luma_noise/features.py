@@ -417,7 +417,7 @@ class FeatureCache:
                     if hits:
                         rows = data["features"][hits]
                         found.update(zip((stored[i] for i in hits), rows))
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # e.g. cut short by a full disk
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # e.g. a full disk
                 warnings.warn(f"unreadable feature cache file {path} ({err}); removing it, its features "
                               "are computed again", stacklevel=2)
                 with contextlib.suppress(FileNotFoundError):
