@@ -38,8 +38,8 @@ for string columns by default) are refused with an error that says so: they are 
 from raw buffers, offsets and lengths that nothing validates.
 
 `pickle._Unpickler` (the standard library's pure-Python unpickler) is used because only it
-lets `BUILD` be checked; it is about 4 times slower than the C one (about 1.5 s for the
-137 MB EDM file).
+lets `BUILD` be checked. It is slower than the C one: 2.4 s against `pickle.loads`'s 1.2 s for
+a 93 MB frame of 30,000 (32, 32, 3) images, measured once on a busy 2-core machine.
 """
 
 import codecs
