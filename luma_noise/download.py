@@ -309,7 +309,9 @@ class _Client:
             try:
                 headers = {"accept-encoding": "identity", **auth_headers(url, self.token)}
                 with self._session().get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
-                    reset_s = self._note_limits(response.headers)
+                    # the Hub sends its limits on the /resolve/ answer, a redirect to the CDN for most files
+                    resets = [self._note_limits(answer.headers) for answer in (*response.history, response)]
+                    reset_s = max((r for r in resets if r is not None), default=None)
                     if response.status_code == 429:
                         limited += 1
                         if limited > RATE_LIMIT_RETRIES:

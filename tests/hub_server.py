@@ -17,13 +17,17 @@ import time
 class ThrottledServer:
     """Use as a context manager; `url` is the base URL, `log` lists (path, status) per request."""
 
-    def __init__(self, root, limit=None, window_s=1.0, latency_s=0.0):
+    def __init__(self, root, limit=None, window_s=1.0, latency_s=0.0, redirect=False):
+        """redirect: answer every file with a 302 to /cdn/<path> (limited and carrying the limit
+        headers, like the Hub's /resolve/), served from /cdn/ without a limit (like its CDN)."""
         self.root, self.limit, self.window_s, self.latency_s = str(root), limit, window_s, latency_s
+        self.redirect = redirect
         self.log = []
         self.auth_headers = []
         self._truncate = set()
         self._die_on = None
         self.dead = False
+        self.windows_used_up = 0  # windows in which the limit was reached
         self._lock = threading.Lock()
         self._window_start, self._count = time.monotonic(), 0
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -60,6 +64,7 @@ class ThrottledServer:
                 return True, None, reset
             allowed = self._count < self.limit
             self._count += allowed
+            self.windows_used_up += allowed and self._count == self.limit
             return allowed, self.limit - self._count, reset
 
     def _handler(self):
@@ -78,12 +83,23 @@ class ThrottledServer:
                     return
                 time.sleep(server.latency_s)
                 server.auth_headers.append(self.headers.get("Authorization"))
-                allowed, remaining, reset = server._take()
+                cdn = self.path.startswith("/cdn/")
+                if cdn:
+                    self.path = self.path[len("/cdn"):]
+                allowed, remaining, reset = (True, None, None) if cdn else server._take()
                 if not allowed:
                     server.log.append((self.path, 429))
                     self.send_response(429)
                     self.send_header("Retry-After", str(reset))
                     self._limit_headers(0, reset)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if server.redirect and not cdn:
+                    server.log.append((self.path, 302))
+                    self.send_response(302)
+                    self._limit_headers(remaining, reset)
+                    self.send_header("Location", "/cdn" + self.path)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -102,7 +118,8 @@ class ThrottledServer:
                     data = data[: len(data) // 2]
                 server.log.append((self.path, 200))
                 self.send_response(200)
-                self._limit_headers(remaining, reset)
+                if not cdn:
+                    self._limit_headers(remaining, reset)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if dying:
