@@ -114,9 +114,13 @@ def download(urls: list, options: Options, md5: Optional[dict] = None) -> list:
     return paths
 
 
+_STREAM_CLIENTS = {}  # {(process id, token): _Client}: streaming keeps the server's limit across blocks
+
+
 def fetch_bytes(urls: list, options: Options) -> list:
     """The contents of `urls` (same order), in memory and not cached (streaming)."""
-    client = _Client(options.token)
+    client = _STREAM_CLIENTS.setdefault((os.getpid(), repr(options.token)), _Client(options.token))
+    client.stop.clear()
     out = {}
     try:
         _run(client, [(url, None) for url in dict.fromkeys(urls)], lambda url, _: out.__setitem__(url, client.fetch(url)))
@@ -237,7 +241,10 @@ class _Client:
         self._sessions = []
 
     def close(self):
-        for session in self._sessions:
+        """Close the workers' sessions; the rate-limit state stays for the next use."""
+        with self._lock:
+            sessions, self._sessions, self._local = self._sessions, [], threading.local()
+        for session in sessions:
             session.close()
 
     def fetch(self, url: str) -> bytes:

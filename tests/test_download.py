@@ -68,10 +68,10 @@ def test_clean_over_a_rate_limited_server_equals_the_folder_build(
 
 def test_streaming_over_a_rate_limited_server_equals_the_folder_build(mirror, folder_build, allow_loopback_http, tmp_path):
     # as on the Hub, each file is a limited redirect (carrying the limit headers) to an unlimited CDN
-    with ThrottledServer(mirror[0], limit=80, window_s=1, latency_s=0.002, redirect=True) as server:
+    with ThrottledServer(mirror[0], limit=40, window_s=1, latency_s=0.002, redirect=True) as server:
         streamed = load(mirror=server.url, cache_dir=str(tmp_path / "cache"), streaming=True)
         assert _fingerprint(streamed) == folder_build
-        assert server.windows_used_up >= 2  # the limit was reached and the client waited for the next windows
+        assert server.windows_used_up >= 1  # the limit was reached and the client waited for the next window
         assert set(_wavs(server.served(302)).values()) == {1}, "a wav was fetched twice"
 
 
