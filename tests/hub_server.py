@@ -49,6 +49,10 @@ class ThrottledServer:
         """The server dies while sending a path ending in `path_suffix`."""
         self._die_on = path_suffix
 
+    def revive(self):
+        """Back to life after `die_on`, with nothing set to die."""
+        self._die_on, self.dead = None, False
+
     def served(self, status=200):
         """Counter of paths answered with `status`."""
         return collections.Counter(path for path, code in self.log if code == status)

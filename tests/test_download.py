@@ -162,3 +162,21 @@ def test_rate_limit_headers_and_expected_waits():
     assert download.expected_wait_s(29_000, 12000, 300) == 2 * 300
     assert download.expected_wait_s(2_000, 3000, 300) == 0
     assert download.expected_wait_s(3_500, 3000, 300, remaining=1000, reset_s=100) == 100
+
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(mirror, folder_build, allow_loopback_http, fast_retries, tmp_path):
+    cache = str(tmp_path / "cache")
+    last = "/luma/audio/" + folder_build["ood"][-1]["audio_path"]  # among the last wavs fetched
+    with ThrottledServer(mirror[0]) as server:
+        server.die_on(last)
+        with pytest.raises(download.DownloadError):
+            load(mirror=server.url, cache_dir=cache)
+        first = _wavs(server.served(200))
+        server.revive()
+        assert _fingerprint(load(mirror=server.url, cache_dir=cache)) == folder_build
+        both = _wavs(server.served(200))
+    complete = set(first) - {last}  # the dying one was cut short
+    assert len(complete) > len(folder_build["train"]) and all(both[path] == 1 for path in complete), \
+        "a complete file was fetched again"
+    assert both[last] == 2
