@@ -125,7 +125,6 @@ def tiny_text_model(tmp_path_factory):
 def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_text_model):
     """Two configs x two seeds with the real run_training: killed in the second run, resumed,
     then skipped; the report reads the result (conflict analysis included)."""
-    pytest.importorskip("luma_noise.baselines.train")  # helper A's module (issue 7)
     runs_dir = tmp_path / "runs"
     options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "de"), modalities=("text",),
                    text_model=tiny_text_model, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
