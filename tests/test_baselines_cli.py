@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from luma_noise.baselines import LumaModel
 from luma_noise.baselines.__main__ import main
@@ -94,3 +95,23 @@ def test_bad_settings_fail_before_anything_is_loaded(tmp_path):
     with pytest.raises(ValueError, match="no_such_field"):
         run_training("clean", tmp_path / "runs", fields={"no_such_field": 1})
     assert not (tmp_path / "runs").exists()
+
+
+def test_faithful_mode_and_independent_ensembles_run_end_to_end(mirror, tiny_bert, luma_cache, tmp_path):
+    common = dict(mirror=str(mirror[0]), modalities=("text",), text_model=tiny_bert, max_epochs=2, ensemble_size=2,
+                  mc_samples=3, batch_size=64, device="cpu", cache_dir=luma_cache, progress=lambda event: None)
+    faithful = run_training("clean", tmp_path / "faithful", methods=("mcd",), mode="faithful", **common)
+    assert faithful["mode"] == "faithful" and faithful["results"][0]["epochs"] == 2
+    assert LumaModel.from_pretrained(tmp_path / "faithful" / "models" / "mcd-text-seed42").config.mode == "faithful"
+    independent = run_training("clean", tmp_path / "independent", methods=("de",), ensemble_training="independent",
+                               **common)
+    folder = tmp_path / "independent" / "models" / "de-text-seed42"
+    model = LumaModel.from_pretrained(folder)
+    assert model.config.ensemble_training == "independent" and len(model.members) == 2
+    assert (folder / "member0" / "config.json").exists() and (folder / "member1" / "config.json").exists()
+    first, second = (LumaModel.from_pretrained(folder / f"member{i}") for i in range(2))
+    for name, value in model.members[1].state_dict().items():
+        assert torch.equal(value, second.members[0].state_dict()[name])
+    assert not torch.equal(first.members[0].state_dict()["branches.text.logits.weight"],
+                           second.members[0].state_dict()["branches.text.logits.weight"])
+    assert independent["results"][0]["method"] == "de"
