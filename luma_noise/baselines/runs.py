@@ -21,6 +21,7 @@ PROVENANCE_FIELDS = {"mirror", "luma_revision", "feature_cache_dir", "feature_re
 METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
 OPTIONAL_METRICS = ("ece", "nll", "brier")
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
+_MISSING = object()
 
 
 def parse_variant(spec: str) -> tuple:
@@ -57,9 +58,6 @@ def variant_of(config: str, fields: dict) -> str:
     if fields:
         name += "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(fields.items())) + "}"
     return name
-
-
-_MISSING = object()
 
 
 def label_noise_of(config: str, fields: dict):

@@ -43,17 +43,18 @@ def per_seed(runs: pd.DataFrame) -> pd.DataFrame:
     """Long form (variant, method, modality, seed, measure, value) of the metrics and the changes."""
     metrics = [m for m in METRICS + OPTIONAL_METRICS if runs[m].notna().any()]
     long = runs.melt(id_vars=KEYS, value_vars=metrics, var_name="measure").dropna(subset=["value"])
-    references = {v: reference_of(v, set(runs.variant)) for v in set(runs.variant)}
+    variants = set(runs.variant)
+    references = {v: reference_of(v, variants) for v in variants}
+    by_seed = {r: runs[runs.variant == r].set_index(["method", "modality", "seed"])
+               for r in set(references.values()) - {None}}
+    means = {r: frame.groupby(level=["method", "modality"])[list(METRICS)].mean() for r, frame in by_seed.items()}
     changes = []
     for row in runs.itertuples(index=False):
         model, reference = (row.method, row.modality), references[row.variant]
-        if reference is None:
+        if reference is None or model not in means[reference].index:
             continue
-        clean = runs[runs.variant == reference].set_index(["method", "modality", "seed"])
-        clean_mean = clean.groupby(level=["method", "modality"])[list(METRICS)].mean()
-        if model not in clean_mean.index:
-            continue
-        ref = clean.loc[(*model, row.seed)] if (*model, row.seed) in clean.index else clean_mean.loc[model]
+        clean = by_seed[reference]
+        ref = clean.loc[(*model, row.seed)] if (*model, row.seed) in clean.index else means[reference].loc[model]
         for measure, (metric, relative) in CHANGES.items():
             value = getattr(row, metric) - ref[metric]
             changes.append({**{k: getattr(row, k) for k in KEYS}, "measure": measure,
