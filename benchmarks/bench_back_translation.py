@@ -1,39 +1,36 @@
-"""Cost per text of back-translation noise (`TextNoise(["BackTranslationNoise"], params)`) on this machine.
+"""Back-translation candidates side by side, per text, on this machine (`TextNoise(["BackTranslationNoise"])`).
 
-    python benchmarks/bench_back_translation.py                    # about 2-3 min on 2 cores
-    python benchmarks/bench_back_translation.py --texts 16 --max-length 64
+    python benchmarks/bench_back_translation.py --threads 1 --rounds 2 --texts 16   # README's table
+    python benchmarks/bench_back_translation.py --only 5 --texts 64                # the default alone
 
-The real checkpoints cannot be downloaded here, so two *randomly initialised* models of the
-real size are built offline and saved to a temporary folder, then loaded through `TextNoise`
-exactly as checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`):
+Several minutes per round (the wmt19 candidate takes most of it); 14 min in all for the README's
+run on a heavily shared machine.
 
-- architecture (`--arch`): "marian" (default) as Helsinki-NLP/opus-mt-en-de and -de-en: d_model
-  512, 6 encoder + 6 decoder layers, 8 heads, FFN 2048, swish, vocabulary 58,101 with shared, tied
-  embeddings, ~74M parameters each, beam search with 4 beams as their generation config. Or
-  "fsmt" as nlpaug's default facebook/wmt19-en-de and -de-en: d_model 1024, 6 + 6 layers, 16 heads,
-  FFN 8192 (encoder) / 4096 (decoder) as fairseq's checkpoint args give them, vocabularies 42,024,
-  5 beams (untied output embedding, FSMTConfig's default: changes the size, not the compute);
-  about 2.5x the time per text of "marian" on 2 cores, so use fewer texts (`--texts 8`).
-- tokenizer: the word-level fast tokenizer of `tests/tiny_text_models.py` (one token per word
-  or punctuation run, unknown words -> <unk>: the encoder sees one position per word, a little
-  fewer than a real subword tokenizer's), its vocabulary filled up with made-up words to the
-  model's size, so any token a model emits decodes to one word. Every translation runs to exactly
-  `--max-length` tokens (decoder start, max_length - 2 words, </s> forced last as in the real
-  configs; <s>/<pad>/<unk> are never emitted, </s> not earlier), and the intermediate "German"
-  re-tokenises to as many tokens. Random weights decode garbage: the timing is of the compute for
-  that length, which is what a trained model of this size spends on a translation of that length
-  (real translations of these ~35-word passages are about that long; the cost grows about
-  linearly with `--max-length`).
+The real checkpoints cannot be downloaded here, so randomly initialised models of the real
+sizes are built offline, saved to a temporary folder and loaded through `TextNoise` exactly as
+checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`):
 
-Timed, after waiting until no other benchmark runs (`pgrep -f "benchmarks/bench_(prepare|sampling|noise)"`,
-checked every 10 s, given up after 15 min):
-- one-off cost: loading both models and tokenizers, which nlpaug does on the noise's first use;
-  the first call after it (one text, warm-up included) is printed too;
-- batch_size 1 (the CPU default): each text in its own call, so the spread is visible;
-  wall and this process's CPU time (the machine may be shared: with 2 threads, CPU ms / wall ms
-  near 1 means another process held a core, and multi-threaded torch then slows down several-fold);
-- batch_size 32: all texts in one call (batches of 32), after an untimed load and first call.
-torch runs on all the machine's cores (`--threads`).
+- "wmt19": nlpaug's default and the reference tool's, facebook/wmt19-en-de and -de-en (FSMT,
+  d_model 1024, 6 + 6 layers, 16 heads, FFN 8192 / 4096, vocabularies 42,024, 5 beams) through
+  `transformers`;
+- "opus-mt": Helsinki-NLP/opus-mt-en-de and -de-en (Marian, d_model 512, 6 + 6 layers, 8 heads,
+  FFN 2048, vocabulary 58,101; ~74M parameters each; 4 beams in their generation config), built
+  by `tests/marian_models.py`, through `transformers` with 4 beams, 2 beams and greedy, and through
+  CTranslate2 (int8 on CPU, converted once into the conversion cache) with 4 beams and greedy.
+
+Random weights decode garbage, so the models are kept from ending early: every translation runs to
+`--max-length` tokens (the compute of a real translation of that length; LUMA's passages, 2-3
+sentences of ~35 words, translate to about that many). Tokenizers are word-level (one token per
+word), a little fewer positions than a real subword tokenizer gives.
+
+Every candidate computes each text alone (batch_size 1: a text's output does not depend on the
+others in the call). Per round, each candidate is loaded (its one-off cost), warmed up on one text,
+then timed on `--texts` passages (fewer for the slow ones: `SLOW_TEXTS`) in one call: wall time
+and this process's CPU time per text (on a shared machine CPU time is the steadier figure of the
+compute; wall time is what a user waits). torch runs on `--threads` threads (default: all cores);
+CTranslate2 on one thread per text with `--threads` replicas. Rounds repeat the lot, so each ratio
+to the default compares runs made minutes apart.
+Before each candidate, waits while another benchmark runs (`pgrep -f OTHER_BENCHMARKS`, 5 min at most in all).
 """
 
 import argparse
@@ -51,7 +48,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-OTHER_BENCHMARKS = "benchmarks/bench_(prepare|sampling|noise)"
+OTHER_BENCHMARKS = "benchmarks/bench_(prepare|sampling|noise|download|features|streaming)"
+SAMPLE_NOISE_TEXTS = 7265  # texts drawing BackTranslationNoise in the default sample_noise (of 29,059)
 
 # LUMA-like passages: 2-3 sentences about one class each, as LUMA's generated texts.
 PASSAGES = (
@@ -124,18 +122,25 @@ PASSAGES = (
 # Real checkpoint shapes (config fields) and beam widths. Marian: Helsinki-NLP/opus-mt-en-de (and
 # -de-en, same shape). FSMT: facebook/wmt19-en-de as fairseq's checkpoint args give it (encoder FFN
 # 8192, decoder FFN 4096); tie_word_embeddings as FSMTConfig's default (changes size, not compute).
+
+# FSMT as fairseq's checkpoint args give facebook/wmt19-en-de (encoder FFN 8192, decoder FFN 4096);
+# tie_word_embeddings as FSMTConfig's default (changes the size, not the compute).
 ARCHS = {
-    "marian": dict(vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
-                   decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
-                   max_position_embeddings=512, activation_function="swish", scale_embedding=True,
-                   share_encoder_decoder_embeddings=True, tie_word_embeddings=True),
     "fsmt": dict(src_vocab_size=42024, tgt_vocab_size=42024, d_model=1024, encoder_layers=6, decoder_layers=6,
                  encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=8192, decoder_ffn_dim=4096,
                  max_position_embeddings=1024, activation_function="relu", scale_embedding=True),
 }
-REAL_NAMES = {"marian": "Helsinki-NLP/opus-mt-en-de / -de-en", "fsmt": "facebook/wmt19-en-de / -de-en (nlpaug's default)"}
-NUM_BEAMS = {"marian": 4, "fsmt": 5}
 
+# (label, models, TextNoise parameters beyond the models); the last is the default.
+CANDIDATES = (
+    ("wmt19, transformers, 5 beams (reference, nlpaug's default)", "wmt19", {"backend": "transformers", "num_beams": None}),
+    ("opus-mt, transformers, 4 beams (its generation config)", "opus-mt", {"backend": "transformers", "num_beams": None}),
+    ("opus-mt, transformers, 2 beams", "opus-mt", {"backend": "transformers", "num_beams": 2}),
+    ("opus-mt, transformers, greedy", "opus-mt", {"backend": "transformers", "num_beams": 1}),
+    ("opus-mt, CTranslate2 int8, 4 beams", "opus-mt", {"backend": "ctranslate2", "num_beams": 4}),
+    ("opus-mt, CTranslate2 int8, greedy (default)", "opus-mt", {"backend": "ctranslate2", "num_beams": 1}),
+)
+SLOW_TEXTS = {0: 2, 1: 4, 2: 4, 3: 8}  # candidate index -> texts timed (--texts for the others)
 
 def machine_cores() -> int:
     """CPU cores this process may run on."""
@@ -160,7 +165,7 @@ def wait_for_quiet_machine(deadline: float, poll: float = 10.0) -> float:
         time.sleep(poll)
         running = others_running()
     if running:
-        print("  gave up waiting (15 min): timing while another benchmark runs", flush=True)
+        print("  gave up waiting: timing while another benchmark runs", flush=True)
     return time.monotonic() - start
 
 
@@ -183,39 +188,31 @@ def full_vocab_tokenizer(tiny_dir: Path, vocab_size: int):
         unk_token=tiny.unk_token, model_input_names=["input_ids", "attention_mask"])
 
 
-def build_model(arch: str, path: Path, tiny_dir: Path, seed: int, num_beams: int, max_length: int) -> tuple[str, int]:
-    """Save a random model of architecture `arch` ("marian" or "fsmt") at its real size and its
-    tokenizer (`full_vocab_tokenizer`) to `path`, a checkpoint folder; return (path as str,
-    parameter count).
+def build_fsmt_model(path: Path, tiny_dir: Path, seed: int, max_length: int) -> str:
+    """Save a random FSMT model of facebook/wmt19-en-de's size and its tokenizer
+    (`full_vocab_tokenizer`) to `path`, a checkpoint folder; return it as str.
 
-    The generation config is the real checkpoint's (beam search, </s> forced at max_length, Marian
-    never emitting <pad>), with token ids renumbered to the tokenizer's (<pad> 0, <s> 1, </s> 2,
-    <unk> 3), plus what makes every translation exactly `max_length` tokens long: <s>, <pad> and
-    <unk> are never emitted (`bad_words_ids`, a fixed mask) and </s> not before the last step
-    (`min_length`). (`suppress_tokens` would do it too but costs ~17 s per generate call at this
-    vocabulary size.)"""
+    The generation config is the real checkpoint's (5 beams, </s> forced at max_length), with token
+    ids renumbered to the tokenizer's (<pad> 0, <s> 1, </s> 2, <unk> 3), plus what makes every
+    translation exactly `max_length` tokens long: <s>, <pad> and <unk> are never emitted
+    (`bad_words_ids`) and </s> not before the last step (`min_length`)."""
     import torch
-    from transformers import FSMTConfig, FSMTForConditionalGeneration, GenerationConfig, MarianConfig, MarianMTModel
+    from transformers import FSMTConfig, FSMTForConditionalGeneration, GenerationConfig
 
-    vocab_size = ARCHS[arch].get("vocab_size") or ARCHS[arch]["tgt_vocab_size"]
-    tokenizer = full_vocab_tokenizer(tiny_dir, vocab_size)
+    tokenizer = full_vocab_tokenizer(tiny_dir, ARCHS["fsmt"]["tgt_vocab_size"])
     pad, bos, eos, unk = (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                           tokenizer.unk_token_id)
     ids = dict(pad_token_id=pad, eos_token_id=eos, forced_eos_token_id=eos)
-    if arch == "marian":  # opus-mt: decoding starts from <pad>
-        config = MarianConfig(**ARCHS[arch], **ids, decoder_start_token_id=pad)
-        real = dict(max_length=512, decoder_start_token_id=pad)
-    else:  # wmt19: decoding starts from </s>
-        config = FSMTConfig(langs=["en", "de"], **ARCHS[arch], **ids, bos_token_id=bos, decoder_start_token_id=eos)
-        real = dict(max_length=200, early_stopping=False, length_penalty=1.0, decoder_start_token_id=eos)
+    config = FSMTConfig(langs=["en", "de"], **ARCHS["fsmt"], **ids, bos_token_id=bos, decoder_start_token_id=eos)
     with torch.random.fork_rng(devices=[]):  # leave the caller's torch RNG alone
         torch.manual_seed(seed)
-        model = (MarianMTModel if arch == "marian" else FSMTForConditionalGeneration)(config)
+        model = FSMTForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
-        num_beams=num_beams, **real, **ids, bad_words_ids=[[pad], [bos], [unk]], min_length=max_length - 1)
+        num_beams=5, max_length=200, early_stopping=False, length_penalty=1.0, decoder_start_token_id=eos,
+        **ids, bad_words_ids=[[pad], [bos], [unk]], min_length=max_length - 1)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    return str(path), sum(p.numel() for p in model.parameters())
+    return str(path)
 
 
 def table(header, rows) -> str:
@@ -223,133 +220,116 @@ def table(header, rows) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=32, help="passages timed (cycled from 32 built-in ones)")
-    parser.add_argument("--max-length", type=int, default=40,
-                        help="max_length of each translation, in tokens; every translation reaches it")
-    parser.add_argument("--arch", choices=sorted(ARCHS), default="marian",
-                        help="model architecture at its real size (fsmt: ~2.5x the time per text; try --texts 8)")
-    parser.add_argument("--num-beams", type=int, default=None,
-                        help="beam width in the models' generation config (default: the real one, marian 4, fsmt 5)")
-    parser.add_argument("--threads", type=int, default=machine_cores(), help="torch threads (default: all cores)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", metavar="DIR", help="save the models into DIR and keep them (default: a temp folder, removed)")
-    args = parser.parse_args()
-    args.num_beams = args.num_beams or NUM_BEAMS[args.arch]
-    if args.texts < 1 or args.max_length < 3 or args.num_beams < 1 or args.threads < 1:
-        parser.error("--texts, --num-beams, --threads must be >= 1 and --max-length >= 3")
-
-    wall = time.perf_counter()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    deadline = time.monotonic() + 15 * 60
-    waited = wait_for_quiet_machine(deadline)
-
-    import torch
-    import transformers
+def build_models(work: Path, seed: int, max_length: int) -> dict:
+    """{"wmt19": (en-de folder, de-en folder), "opus-mt": (...)}, random models of the real sizes."""
+    from marian_models import build_marian_model
     from tiny_text_models import build_tiny_translation_model
 
+    build_tiny_translation_model(work / "tokenizer-source", seed=seed)  # only its tokenizer is used
+    return {
+        "wmt19": tuple(build_fsmt_model(work / f"wmt19-{pair}", work / "tokenizer-source", seed + i, max_length)
+                       for i, pair in enumerate(("en-de", "de-en"), 1)),
+        "opus-mt": tuple(build_marian_model(work / f"opus-mt-{pair}", seed + i, "opus-mt")[0]
+                         for i, pair in enumerate(("en-de", "de-en"), 3)),
+    }
+
+
+def time_candidate(models: tuple, params: dict, texts: list, rngs, max_length: int, threads: int) -> dict:
+    """One-off load, warm-up and per-text wall/CPU seconds of one candidate (one call, all texts),
+    on `threads` cores (torch threads; CTranslate2 replicas)."""
+    import torch
+
+    import luma_noise.text
     from luma_noise.text import TextNoise
+
+    torch.set_num_threads(threads)
+    luma_noise.text._cores = lambda: threads
+    noise = TextNoise(["BackTranslationNoise"], {"BackTranslationNoise": {
+        "from_model_name": models[0], "to_model_name": models[1], "device": "cpu", "batch_size": 1,
+        "max_length": max_length, **params}})
+    start = time.perf_counter()
+    noise._augmenter("BackTranslationNoise")  # nlpaug loads both models here (CTranslate2: converts first)
+    load_s = time.perf_counter() - start
+    noise(texts[:1], rngs(range(1)))  # warm-up
+    wall, cpu = time.perf_counter(), time.process_time()
+    outputs = noise(texts, rngs(range(len(texts))))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"load_s": load_s, "per_text_s": wall / len(texts), "cpu_per_text_s": cpu / len(texts), "n": len(texts),
+            "words_out": [len(out.split()) for out, _ in outputs]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=32, help="passages timed per fast candidate (cycled from 32)")
+    parser.add_argument("--max-length", type=int, default=40, help="tokens per translation; every translation reaches it")
+    parser.add_argument("--rounds", type=int, default=2, help="times every candidate is measured")
+    parser.add_argument("--only", type=int, nargs="*", help="candidate indices to run (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=machine_cores(),
+                        help="cores used: torch threads, CTranslate2 replicas (default: all)")
+    args = parser.parse_args()
+    if args.texts < 1 or args.max_length < 3 or args.rounds < 1:
+        parser.error("--texts, --rounds must be >= 1 and --max-length >= 3")
+    chosen = args.only if args.only is not None else list(range(len(CANDIDATES)))
+
+    wall = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="luma-bench-bt-"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["HF_DATASETS_CACHE"] = str(work / "datasets-cache")  # a fresh conversion cache
+    deadline = time.monotonic() + 5 * 60
+    waited = wait_for_quiet_machine(deadline)
+    import torch
+    import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    torch.set_num_threads(args.threads)
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="luma-bench-bt-"))
+    texts = [PASSAGES[i % len(PASSAGES)] for i in range(args.texts)]
+    seeds = np.random.default_rng(args.seed).integers(2**32, size=len(texts))
+    rngs = lambda indices: [np.random.default_rng(int(seeds[i])) for i in indices]  # noqa: E731
+    results = {i: [] for i in chosen}
     try:
         start = time.perf_counter()
-        build_tiny_translation_model(work / "tokenizer-source", seed=args.seed)  # only its tokenizer is used
-        en_de, n_params = build_model(args.arch, work / "en-de", work / "tokenizer-source", args.seed + 1,
-                                      args.num_beams, args.max_length)
-        de_en, _ = build_model(args.arch, work / "de-en", work / "tokenizer-source", args.seed + 2,
-                               args.num_beams, args.max_length)
+        models = build_models(work, args.seed, args.max_length)
         built = time.perf_counter() - start
-        size_mb = sum(f.stat().st_size for f in (work / "en-de").iterdir()) / 2**20
-
-        texts = [PASSAGES[i % len(PASSAGES)] for i in range(args.texts)]
-        seeds = np.random.default_rng(args.seed).integers(2**32, size=len(texts))
-
-        def rngs(indices):
-            return [np.random.default_rng(int(seeds[i])) for i in indices]
-
-        def noise(batch_size):
-            params = {"from_model_name": en_de, "to_model_name": de_en, "device": "cpu",
-                      "max_length": args.max_length, "batch_size": batch_size}
-            return TextNoise(["BackTranslationNoise"], {"BackTranslationNoise": params})
-
-        def timed(fn, *fn_args):
-            """(wall s, this process's CPU s, result): CPU time shows how much of the wall time was ours."""
-            wall_start, cpu_start = time.perf_counter(), time.process_time()
-            result = fn(*fn_args)
-            return time.perf_counter() - wall_start, time.process_time() - cpu_start, result
-
-        # One-off: `TextNoise(...)` and its augmenter (nlpaug loads both models and tokenizers on
-        # first use; `_augmenter` is that first use, without a translation), then the first call.
-        waited += wait_for_quiet_machine(deadline)
-        load_avg = [os.getloadavg()[0]]
-        one = noise(1)
-        load_s, _, _ = timed(one._augmenter, "BackTranslationNoise")
-        first_s, _, first_out = timed(one, texts[:1], rngs([0]))
-
-        # batch_size 1: one call per text, each timed.
-        per_text, per_text_cpu, outputs = [], [], []
-        for i, text in enumerate(texts):
-            wall_s, cpu_s, out = timed(one, [text], rngs([i]))
-            per_text.append(wall_s)
-            per_text_cpu.append(cpu_s)
-            outputs.append(out[0][0])
-        assert outputs[0] == first_out[0][0], "batch_size 1 gave two outputs for one text"
-        del one
-        load_avg.append(os.getloadavg()[0])
-
-        # batch_size 32: all texts in one call, after an untimed load and first call.
-        waited += wait_for_quiet_machine(deadline)
-        thirty_two = noise(32)
-        thirty_two(texts[:2], rngs([0, 1]))
-        load_avg.append(os.getloadavg()[0])
-        batched_s, batched_cpu, batched = timed(thirty_two, texts, rngs(range(len(texts))))
-        load_avg.append(os.getloadavg()[0])
-        del thirty_two
-
-        # Sanity: the work really is max_length tokens per translation.
-        tokenizer = transformers.AutoTokenizer.from_pretrained(en_de)
-        in_tokens = [len(tokenizer(t)["input_ids"]) for t in texts]
-        out_words = [len(out.split()) for out in outputs] + [len(out.split()) for out, _ in batched]
+        for round_ in range(args.rounds):
+            for i in chosen:
+                label, family, params = CANDIDATES[i]
+                n = min(SLOW_TEXTS.get(i, args.texts), args.texts)
+                waited += wait_for_quiet_machine(deadline)
+                result = time_candidate(models[family], params, texts[:n], rngs, args.max_length, args.threads)
+                result["load_avg"] = os.getloadavg()[0]
+                results[i].append(result)
+                print(f"round {round_ + 1}: {label}: {1e3 * result['per_text_s']:,.0f} ms per text, "
+                      f"CPU {1e3 * result['cpu_per_text_s']:,.0f} ms "
+                      f"({n} texts, load {result['load_s']:.1f} s, 1-min load average {result['load_avg']:.1f})", flush=True)
         others = others_running()
     finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
-    median_1 = statistics.median(per_text)
-    mean_1 = statistics.fmean(per_text)
-    per_text_32 = batched_s / len(texts)
-    batches = -(-len(texts) // 32)
-    threads = torch.get_num_threads()
-
-    print(f"\n## Back-translation cost per text, `TextNoise([\"BackTranslationNoise\"])`, "
-          f"{len(texts)} LUMA-like passages, max_length {args.max_length}\n")
-    print(f"Models: 2 x randomly initialised {args.arch} of the size of {REAL_NAMES[args.arch]} "
-          f"({n_params / 1e6:.1f}M parameters, {size_mb:.0f} MB each on disk), beam search num_beams={args.num_beams}. "
-          f"Each of the two translations runs to max_length={args.max_length} tokens "
-          f"(words out: {min(out_words)}-{max(out_words)}, expected {args.max_length - 2}); "
-          f"input {statistics.fmean(in_tokens):.0f} tokens per passage on average ({min(in_tokens)}-{max(in_tokens)}, "
-          f"word-level). torch {torch.__version__}, {threads} thread(s) on {machine_cores()} cores; "
-          f"waited {waited:.0f} s for other benchmarks; 1-min load average during timing "
-          f"{min(load_avg):.1f}-{max(load_avg):.1f}.\n")
-    rows = [
-        ("batch_size 1 (CPU default), per text",
-         f"{1e3 * mean_1:,.0f} (median {1e3 * median_1:,.0f}, {1e3 * min(per_text):,.0f}-{1e3 * max(per_text):,.0f})",
-         f"{1e3 * statistics.fmean(per_text_cpu):,.0f}", f"{3600 / mean_1:,.0f}"),
-        (f"batch_size 32, per text ({len(texts)} texts in one call, {batches} batch{'es' if batches > 1 else ''})",
-         f"{1e3 * per_text_32:,.0f}", f"{1e3 * batched_cpu / len(texts):,.0f}", f"{3600 / per_text_32:,.0f}"),
-        ("one-off, per TextNoise: load both models + tokenizers (files just written, in page cache)", f"{1e3 * load_s:,.0f}", "", ""),
-    ]
-    print(table(("", "wall ms", "CPU ms (all threads)", "texts per hour"), rows))
-    print(f"\nFirst call after the load (one text, warm-up included): {first_s:.1f} s. "
-          f"Batching 32 is {mean_1 / per_text_32:.2f}x faster per text than batch_size 1. "
-          f"CPU ms / wall ms: {statistics.fmean(per_text_cpu) / mean_1:.1f} at batch_size 1, "
-          f"{batched_cpu / batched_s:.1f} at 32" + (f" (with {threads} threads; near 1 means another process "
-          f"held a core, and then multi-threaded torch slows down a lot). " if threads > 1 else ". ") +
-          f"Building and saving the two random models (no part of LUMA's cost): {built:.1f} s.")
+    default = len(CANDIDATES) - 1
+    rows = []
+    for i in chosen:
+        runs = results[i]
+        per_text = [r["per_text_s"] for r in runs]
+        ratios = ([f"{r['per_text_s'] / d['per_text_s']:.1f}" for r, d in zip(runs, results[default])]
+                  if default in results else ["-"])
+        hours = [SAMPLE_NOISE_TEXTS * t / 3600 for t in per_text]
+        rows.append((CANDIDATES[i][0], f"{runs[0]['n']}", " / ".join(f"{1e3 * t:,.0f}" for t in per_text),
+                     " / ".join(f"{1e3 * r['cpu_per_text_s']:,.0f}" for r in runs),
+                     " / ".join(ratios), " / ".join(f"{h:.2f}" for h in hours),
+                     " / ".join(f"{r['load_s']:.1f}" for r in runs)))
+    print(f"\n## Back-translation per text, batch_size 1, {args.max_length} tokens per translation, "
+          f"{args.rounds} round(s)\n")
+    print(table(("candidate", "texts", "wall ms per text (rounds)", "CPU ms per text", "x default (same round)",
+                 f"hours for {SAMPLE_NOISE_TEXTS:,} texts", "one-off load s"), rows))
+    words = sorted({w for runs in results.values() for r in runs for w in r["words_out"]})
+    print(f"\ntorch {torch.__version__} on {args.threads} thread(s), CTranslate2 {args.threads} replica(s) of one "
+          f"thread, {machine_cores()} cores; words out per "
+          f"text {words[0]}-{words[-1]} (expected about {args.max_length - 2}); 1-min load average "
+          f"{min(r['load_avg'] for v in results.values() for r in v):.1f}-"
+          f"{max(r['load_avg'] for v in results.values() for r in v):.1f}; waited {waited:.0f} s for other "
+          f"benchmarks; building the random models (no part of LUMA's cost) {built:.0f} s. CTranslate2's one-off "
+          f"load includes converting both models on the first round (cached afterwards).")
     if others:
         print(f"Warning: another benchmark was running at the end: {others[0][:100]}")
     print(f"\ntotal {time.perf_counter() - wall:.0f} s")
