@@ -122,9 +122,14 @@ def tiny_text_model(tmp_path_factory):
     return save_tiny_models(tmp_path_factory.mktemp("models"))["text"]
 
 
-def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_text_model):
+def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_text_model, monkeypatch):
     """Two configs x two seeds with the real run_training: killed in the second run, resumed,
-    then skipped; the report reads the result (conflict analysis included)."""
+    then skipped; model inputs computed once per config; the report reads the result."""
+    from luma_noise.baselines.collator import LumaCollator
+
+    featurized, featurize = [], LumaCollator.featurize
+    monkeypatch.setattr(LumaCollator, "featurize", lambda self, batch, *a: featurized.append(len(batch["label"]))
+                        or featurize(self, batch, *a))
     runs_dir = tmp_path / "runs"
     options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "de"), modalities=("text",),
                    text_model=tiny_text_model, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
@@ -140,6 +145,7 @@ def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir
     with pytest.raises(Interrupted):
         sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], on_event=kill_in_second_run, **options)
     assert (runs_dir / "clean/seed-42/sweep.json").is_file() and not (runs_dir / "conflict/seed-42/sweep.json").exists()
+    first_call = sum(featurized)  # clean and conflict, each featurised once
     events = []
     summary = sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], on_event=events.append, **options)
     assert (summary["skipped"], summary["trained"]) == (1, 3)
@@ -150,6 +156,7 @@ def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir
         assert sorted((r["method"], r["modality"]) for r in results) == [("de", "text"), ("mcd", "text")]
         assert all(0 <= r["accuracy"] <= 1 and r["aleatoric"] >= 0 for r in results)
     assert sweep.run_sweep(runs_dir, ["clean", "conflict"], [42, 43], **options)["trained"] == 0
+    assert first_call > 0 and sum(featurized) == first_call  # seed 43 and the resumed run reuse the inputs
     out = tmp_path / "report"
     report.write_report([runs_dir], out)
     table = pd.read_csv(out / "results.csv")
