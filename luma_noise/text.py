@@ -29,10 +29,11 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
   are padded per batch (not to the longest text of the call), and never sample (`do_sample=False`).
   It takes three more parameters: `backend` ("ctranslate2" or "transformers"), `num_beams` (None:
   the model's generation config) and `compute_type` (CTranslate2's, e.g. "int8").
-  The default is not the reference's: nlpaug's facebook/wmt19 models with 5 beams take ~9 s per
-  LUMA passage on a 2-core CPU (~18 h for the ~7,265 texts of the default sample_noise); opus-mt's
-  Marian models (~74M parameters each), converted once to CTranslate2 and run in int8 with greedy
-  search, take ~0.3 s (benchmarks/bench_back_translation.py, README "Performance"). Smaller models,
+  The default is not the reference's: nlpaug's facebook/wmt19 models with 5 beams take 6.2 s of
+  CPU per LUMA passage (8.6 s wall on 2 torch threads: 6-17 h for the ~7,265 texts of the default
+  sample_noise on 2 cores); opus-mt's Marian models (~74M parameters each), converted once to
+  CTranslate2 and run in int8 with greedy search, take 0.48 s of CPU, two texts at a time on 2
+  cores (~30 min; benchmarks/bench_back_translation.py, README "Performance"). Smaller models,
   8-bit weights and greedy decoding give blander, more literal paraphrases than the reference's.
   The reference is one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
   A text's logits differ slightly between being translated alone and in a padded batch (torch
