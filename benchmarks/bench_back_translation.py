@@ -36,7 +36,6 @@ Before each candidate, waits while another benchmark runs (`pgrep -f OTHER_BENCH
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
