@@ -17,7 +17,7 @@ from ..classes import MODALITIES
 from ..options import NAMED_CONFIGS
 
 PROVENANCE_FIELDS = {"mirror", "luma_revision", "feature_cache_dir", "feature_revision",
-                     "image_feature_model", "audio_feature_model", "text_feature_model"}
+                     *(f"{m}_{part}" for m in ("image", "audio", "text") for part in ("feature_model", "feature_revision"))}
 METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
 OPTIONAL_METRICS = ("ece", "nll", "brier")
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
