@@ -85,12 +85,14 @@ def plain_loop(model, batch, passes):
 
 
 def bench_mc_dropout(args):
-    print(f"MC dropout evaluation, T = {args.passes} passes, batch {args.batch_size} "
+    print(f"MC dropout evaluation, T = {args.passes} passes, batch {args.batch_size}, "
+          f"mc_chunk_floats {args.mc_chunk_floats or LumaModelConfig().mc_chunk_floats} "
           f"(test split of {args.test_size}; audio timed on {args.audio_test_size} and scaled):")
     for run_modality in ("image", "audio", "text", "multimodal"):
         torch.manual_seed(0)
         mods = modalities(run_modality)
-        model = LumaModel(LumaModelConfig(method="mcd", modalities=mods, mc_samples=args.passes)).eval()
+        chunk = {"mc_chunk_floats": args.mc_chunk_floats} if args.mc_chunk_floats else {}
+        model = LumaModel(LumaModelConfig(method="mcd", modalities=mods, mc_samples=args.passes, **chunk)).eval()
         n = args.audio_test_size if "audio" in mods else args.test_size
         batches = [batch_of(mods, min(args.batch_size, n - s)) for s in range(0, n, args.batch_size)]
         results = {}
@@ -139,6 +141,7 @@ def main():
     parser.add_argument("--test-size", type=int, default=4200)
     parser.add_argument("--audio-test-size", type=int, default=256)
     parser.add_argument("--texts", type=int, default=34)
+    parser.add_argument("--mc-chunk-floats", type=int, help="LumaModelConfig.mc_chunk_floats (default: its default)")
     parser.add_argument("--min-seconds", type=float, default=3.0, help="time each training step at least this long")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-mc", action="store_true")

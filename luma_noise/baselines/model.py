@@ -38,7 +38,9 @@ class LumaModelConfig(PretrainedConfig):
     sampling softmax (S); text_dim: size of the text embeddings (768 for bert-base);
     kl_anneal_epochs: RCML's KL weight is min(1, epoch / kl_anneal_epochs);
     conflict_weight: RCML's γ; mc_chunk_floats: floats of the largest activation per
-    vectorised MC-dropout call (memory bound).
+    vectorised MC-dropout call. The default (4 M floats, 16 MB) fits CPU caches: on a CPU,
+    larger calls made the convolutions slower (benchmarks/bench_baselines.py); raise it on
+    a GPU, where larger calls fill the device.
     """
 
     model_type = "luma_baseline"
@@ -47,7 +49,7 @@ class LumaModelConfig(PretrainedConfig):
                  num_classes: int = 42, dropout: float = 0.3, ensemble_size: int = 10,
                  ensemble_training: str = "joint", mc_samples: int = 100, softmax_samples: int = 100,
                  text_dim: int = 768, kl_anneal_epochs: int = 50, conflict_weight: float = 1.0,
-                 mc_chunk_floats: int = 2 ** 25, **kwargs):
+                 mc_chunk_floats: int = 2 ** 22, **kwargs):
         self.method, self.mode, self.ensemble_training = method, mode, ensemble_training
         self.modalities = list(modalities) if not isinstance(modalities, str) else [modalities]
         self.num_classes, self.dropout, self.ensemble_size = num_classes, dropout, ensemble_size
