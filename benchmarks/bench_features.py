@@ -20,6 +20,7 @@ pads). Per-item costs are extrapolated to the items LUMA's deep-feature configs 
 """
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -78,30 +79,35 @@ def _items(modality: str, args, rng) -> list:
     return [rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def _forward_seconds(extractor, items, batches) -> float:
-    """Seconds of the model's forward passes alone over `batches` (inputs prepared untimed)."""
+def _clock() -> np.ndarray:
+    """(wall seconds, CPU seconds of this process); CPU time is steadier on a shared machine."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def _forward_seconds(extractor, items, batches) -> np.ndarray:
+    """(wall, CPU) seconds of the model's forward passes alone over `batches` (inputs prepared untimed)."""
     processor, model, device = extractor.load()
     prepare = features._STEPS[extractor.modality][0]
     inputs = [prepare([items[i] for i in batch], processor, model, device) for batch in batches]
     calls = [kw for batch in inputs for _, kw, _ in batch] if extractor.modality == "audio" else inputs
-    start = time.perf_counter()
+    start = _clock()
     with torch.inference_mode():
         for kwargs in calls:
             model(**kwargs)
-    return time.perf_counter() - start
+    return _clock() - start
 
 
-def _extract_seconds(extractor, items, sizes, prefetch=None) -> float:
-    """Seconds of `Extractor.run` over all items (prefetch: see `features.Extractor`)."""
+def _extract_seconds(extractor, items, sizes, prefetch=None) -> np.ndarray:
+    """(wall, CPU) seconds of `Extractor.run` over all items (prefetch: see `features.Extractor`)."""
     extractor.prefetch = prefetch
-    start = time.perf_counter()
+    start = _clock()
     for _ in extractor.run(items, extractor.plan(range(len(items)), sizes)):
         pass
-    return time.perf_counter() - start
+    return _clock() - start
 
 
-def bench(modality: str, path: str, args) -> float:
-    """Print the timings of one modality; return the extraction cost per item (s)."""
+def bench(modality: str, path: str, args) -> np.ndarray:
+    """Print the timings of one modality; return the extraction cost per item, (wall, CPU) s."""
     items = _items(modality, args, np.random.default_rng(0))
     sizes = None if modality == "image" else [features.item_size(modality, item) for item in items]
     extractor = features.Extractor(modality, path, batch_size=args.batch_size)
@@ -112,16 +118,19 @@ def bench(modality: str, path: str, args) -> float:
         extract.append(_extract_seconds(extractor, items, sizes))
         ahead.append(_extract_seconds(extractor, items, sizes, prefetch=True))
         forward.append(_forward_seconds(extractor, items, batches))
-    per_item = min(extract) / len(items)
-    print(f"{modality}: {len(items)} items, batch {args.batch_size}: extraction {min(extract):.2f} s, "
-          f"forward passes alone {min(forward):.2f} s, ratio {min(extract) / min(forward):.3f}; "
-          f"{per_item * 1e3:.1f} ms per item; with the next batch prepared in a thread "
-          f"{min(ahead):.2f} s (ratio {min(ahead) / min(forward):.3f})")
+    extract, ahead, forward = (np.min(t, axis=0) for t in (extract, ahead, forward))
+    per_item = extract / len(items)
+    print(f"{modality}: {len(items)} items, batch {args.batch_size}: extraction {extract[0]:.2f} s wall / "
+          f"{extract[1]:.2f} s CPU, forward passes alone {forward[0]:.2f} / {forward[1]:.2f}; "
+          f"ratio {extract[0] / forward[0]:.3f} wall, {extract[1] / forward[1]:.3f} CPU; per item "
+          f"{per_item[0] * 1e3:.0f} ms wall, {per_item[1] * 1e3:.0f} ms CPU")
+    print(f"  with the next batch prepared in a thread: ratio {ahead[0] / forward[0]:.3f} wall, "
+          f"{ahead[1] / forward[1]:.3f} CPU")
     if modality == "audio":
         unsorted = [np.arange(i, min(i + args.batch_size, len(items))) for i in range(0, len(items), args.batch_size)]
         padded = _forward_seconds(extractor, items, unsorted)
-        print(f"  forward passes on batches in item order (no length grouping): {padded:.2f} s, "
-              f"{padded / min(forward):.2f}x the grouped batches")
+        print(f"  forward passes on batches in item order (no length grouping): {padded[1]:.2f} s CPU, "
+              f"{padded[1] / forward[1]:.2f}x the grouped batches")
     return per_item
 
 
@@ -146,9 +155,11 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB (the real-size models and their activations, one modality at a time)")
     for config, counts in WORKLOADS.items():
-        hours = {m: counts[m] * cost[m] / 3600 for m in cost}
-        detail = ", ".join(f"{m} {counts[m]:,} x {cost[m] * 1e3:.0f} ms = {h:.2f} h" for m, h in hours.items())
-        print(f"{config} first build on this machine: {sum(hours.values()):.1f} h ({detail})")
+        wall = sum(counts[m] * cost[m][0] for m in cost) / 3600
+        cpu = sum(counts[m] * cost[m][1] for m in cost) / 3600
+        detail = ", ".join(f"{m} {counts[m]:,} x {cost[m][0] * 1e3:.0f} ms" for m in cost)
+        print(f"{config} first build: {wall:.1f} h at this run's wall-clock cost per item ({detail}); "
+              f"{cpu:.1f} CPU hours, {cpu / os.cpu_count():.1f} h if all {os.cpu_count()} cores were free")
 
 
 if __name__ == "__main__":
