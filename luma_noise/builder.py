@@ -8,7 +8,6 @@ alignment, noise, sampling) is in the other `luma_noise` modules.
 
 import dataclasses
 import inspect
-import json
 import math
 import os
 from typing import Optional
@@ -123,7 +122,8 @@ class LumaConfig(datasets.BuilderConfig):
         image_feature_revision, audio_feature_revision, text_feature_revision: Hub revision
             (branch, tag or commit) of each modality's feature model; None is its default
             branch. (`feature_revision=` still sets all three, with a DeprecationWarning.)
-        feature_cache_dir: where features are cached (default: next to the datasets cache).
+        feature_cache_dir: where features are cached (default: `luma_features` under the builder's
+            cache root, i.e. `load_dataset`'s cache_dir or the datasets cache).
 
     Keyword overrides of None are applied (`datasets` alone would drop them): e.g.
     `image_compactness=None` on `low_diversity` keeps the published image train rows.
@@ -205,7 +205,8 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.config
-        models.check_available(config)  # before any download: names missing models and remedies
+        feature_cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
+        models.check_available(config, feature_cache)  # before any download: names missing models and remedies
         upstream_bases = {k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}
         bases = sources.source_bases(upstream_bases, config.mirror)
         if config.mirror:
@@ -216,7 +217,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         self.info.download_checksums = None  # verified above (md5); `datasets`' all_checks would compare sha256
         upstream = self._read_upstream(dl_manager, files, urls)
         audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
-        plans = self._plans(upstream, dl_manager, audio_url, json.dumps(bases, sort_keys=True))
+        plans = self._plans(upstream, dl_manager, audio_url, feature_cache)
         audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
         esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # ESC-50 only when a split is noised
         stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
@@ -228,12 +229,11 @@ class Luma(datasets.GeneratorBasedBuilder):
             for split, plan in plans.items()
         ]
 
-    def _plans(self, upstream, dl_manager, audio_url, source_id):
-        """The rows of each split, after diversity sampling, label noise and conflict."""
+    def _plans(self, upstream, dl_manager, audio_url, cache):
+        """The rows of each split, after diversity sampling, label noise and conflict. Features are
+        cached by content in `cache` (under the builder's cache root unless feature_cache_dir is set,
+        so a fresh cache_dir computes them again)."""
         config = self.config
-        # Features are cached by content under the builder's cache root (`cache_dir=`), so a
-        # fresh cache_dir computes them again; `source_id` is not needed for the keys.
-        cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
         feature_source = uncertainty.FeatureSource(
             config, upstream, lambda rows: self._fetch(dl_manager, audio_url(rows)), self._decode_wav, cache)
         plans = {
@@ -281,9 +281,14 @@ class Luma(datasets.GeneratorBasedBuilder):
         return {split: [paths[url] for url in split_urls] for split, split_urls in urls.items()}
 
     def _decode_wav(self, path):
-        """(float32 mono samples, sample rate) of one wav file, for feature extraction."""
+        """(float32 mono samples, sample rate) of one wav file, for feature extraction; a damaged
+        file is named."""
         with open(path, "rb") as f:
-            return audio.decode_wav(f.read())
+            data = f.read()
+        problem = wav_check.bytes_problem(data)
+        if problem:
+            raise download.UnreadableFileError(f"{path} cannot be read as a wav file ({problem})")
+        return audio.decode_wav(data)
 
     def _esc50_files(self, dl_manager, base):
         """ESC-50's wavs, extracted by `datasets` beside its downloads (`dl_manager.extract`).

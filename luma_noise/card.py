@@ -9,7 +9,6 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 
 from .builder import DOWNLOAD_CHECKSUMS
 

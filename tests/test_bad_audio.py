@@ -70,3 +70,16 @@ def test_wav_check_finds_truncation_that_libsndfile_would_hide(reference, mirror
     data = (mirror[0] / "luma" / reference[1]).read_bytes()
     assert wav_check.bytes_problem(data) is None
     assert problem in wav_check.bytes_problem(data[:cut])
+
+
+def test_a_damaged_clip_read_for_features_is_named(tmp_path):
+    """Candidate clips of the deep-feature configs are decoded for extraction only: a damaged
+    one is named too (not libsndfile's "Format not recognised")."""
+    from luma_noise.builder import Luma
+    from luma_noise.download import UnreadableFileError
+
+    bad = tmp_path / "cv_audio" / "horse" / "3.wav"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\x17" * 300)
+    with pytest.raises(UnreadableFileError, match=r"cv_audio/horse/3\.wav cannot be read as a wav file"):
+        Luma._decode_wav(None, str(bad))
