@@ -4,8 +4,6 @@ follows the contract (fast, exact counts), then end to end with the real one on 
 
 import argparse
 import json
-import sys
-import types
 
 import pandas as pd
 import pytest
@@ -46,10 +44,10 @@ def _fake_training(calls):
 
 @pytest.fixture
 def fake_train(monkeypatch):
+    from luma_noise.baselines import train
+
     calls = []
-    module = types.ModuleType("luma_noise.baselines.train")
-    module.run_training = _fake_training(calls)
-    monkeypatch.setitem(sys.modules, "luma_noise.baselines.train", module)
+    monkeypatch.setattr(train, "run_training", _fake_training(calls))
     return calls
 
 

@@ -12,7 +12,6 @@ options it ran with) is skipped; one without is resumed by `run_training`, which
 retrain the models it already finished. One progress bar covers the whole sweep.
 """
 
-import argparse
 import contextlib
 import json
 import sys
@@ -26,51 +25,32 @@ from .runs import parse_variant
 DEFAULT_CONFIGS = ("clean", "low_diversity", "sample_noise", "label_noise_0.1", "label_noise_0.2",
                    "label_noise_0.3", "label_noise_0.4", "label_noise_0.5", "conflict")
 DONE = "sweep.json"
-TRAIN_DEFAULTS = {  # the contract's run_training keywords a sweep passes through
-    "methods": ("mcd", "de", "rcml"), "modalities": ("image", "audio", "text", "multimodal"),
-    "mode": "fixed", "text_model": "bert-base-uncased", "max_epochs": 300, "ensemble_size": 10,
-    "mc_samples": 100, "batch_size": 128, "device": "auto", "ensemble_training": "joint",
-}
-
-
-def _set_value(item: str) -> tuple:
-    """FIELD=VALUE, VALUE as JSON (`3`, `true`, `["KeyboardNoise"]`), else the plain string."""
-    field, sep, text = item.partition("=")
-    if not sep or not field:
-        raise argparse.ArgumentTypeError(f"{item!r}: expected FIELD=VALUE")
-    try:
-        return field, json.loads(text)
-    except json.JSONDecodeError:
-        return field, text
 
 
 def add_parser(subparsers):
     """Register `sweep` on an argparse subparsers object (used by `luma baselines` too)."""
+    from ..cli import parse_set
+    from .train import add_run_options
+
     parser = subparsers.add_parser("sweep", help="train every config and seed into runs/<config>/seed-<n>/",
                                    description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", required=True, help="root folder of the runs")
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), metavar="CONFIG[:MODALITY]",
                         help="named configs; sample_noise:image (or image+audio) noises only those modalities")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44], help="training seeds, one run each")
-    parser.add_argument("--set", dest="fields", action="append", type=_set_value, default=[], metavar="FIELD=VALUE",
+    parser.add_argument("--set", dest="fields", action="append", type=parse_set, default=[], metavar="FIELD=VALUE",
                         help="LUMA config field for every run (VALUE as JSON, else a string); overrides a :MODALITY")
     parser.add_argument("--mirror", help="local folder or http(s) URL of a LUMA mirror")
     parser.add_argument("--cache-dir", help="datasets cache shared by every run (default: the datasets default)")
-    train = parser.add_argument_group("train options (passed to every run)")
-    train.add_argument("--methods", nargs="+", default=list(TRAIN_DEFAULTS["methods"]), choices=TRAIN_DEFAULTS["methods"])
-    train.add_argument("--modalities", nargs="+", default=list(TRAIN_DEFAULTS["modalities"]), choices=TRAIN_DEFAULTS["modalities"])
-    train.add_argument("--mode", default="fixed", choices=("fixed", "faithful"))
-    train.add_argument("--text-model", default=TRAIN_DEFAULTS["text_model"], help="Hub id or local folder")
-    for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
-        train.add_argument(f"--{name.replace('_', '-')}", type=int, default=TRAIN_DEFAULTS[name])
-    train.add_argument("--ensemble-training", default="joint", choices=("joint", "independent"))
-    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_run_options(parser.add_argument_group("train options (passed to every run)"))
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
-    train = {k: getattr(args, k) for k in TRAIN_DEFAULTS}
+    from .train import RUN_DEFAULTS
+
+    train = {k: getattr(args, k) for k in RUN_DEFAULTS}
     try:
         summary = run_sweep(args.output_dir, args.configs, args.seeds, dict(args.fields), mirror=args.mirror,
                             cache_dir=args.cache_dir, **train)
@@ -199,13 +179,13 @@ def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=No
               cache_dir=None, on_event=None, show_progress=True, **train) -> dict:
     """Train every (config, seed) not finished yet; returns {"runs", "skipped", "trained", "seconds"}.
 
-    `train`: run_training keywords (TRAIN_DEFAULTS). `on_event(event)` sees every progress
+    `train`: run_training keywords (`train.RUN_DEFAULTS`). `on_event(event)` sees every progress
     event of run_training after the display (an exception from it stops the sweep: the run
     stays unfinished and the next sweep resumes it).
     """
-    from .train import run_training  # the train command's entry point (contract)
+    from .train import RUN_DEFAULTS, run_training  # the train command's entry point (contract)
 
-    train = {**TRAIN_DEFAULTS, **train}
+    train = {**RUN_DEFAULTS, **train}
     todo = plan(output_dir, configs, seeds, fields)
     seed_of = [int(run_dir.name.split("-", 1)[1]) for _, _, run_dir in todo]
     finished = [_finished(d, _record(c, f, s, mirror, train)) for (c, f, d), s in zip(todo, seed_of)]

@@ -40,60 +40,49 @@ RUN_MODALITIES = ALL_MODALITIES + ("multimodal",)
 LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, STOP_PATIENCE = 1e-2, 0.33, 5, 10
 
 
+# Options of every run, with the paper's protocol as defaults (`sweep` passes the same ones on).
+RUN_DEFAULTS = {
+    "methods": METHODS, "modalities": RUN_MODALITIES, "mode": "fixed", "text_model": "bert-base-uncased",
+    "max_epochs": 300, "ensemble_size": 10, "ensemble_training": "joint", "mc_samples": 100,
+    "batch_size": 128, "device": "auto",
+}
+
+
+def add_run_options(group) -> None:
+    """Add the run options (RUN_DEFAULTS) to an argparse parser or argument group."""
+    group.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    group.add_argument("--modalities", nargs="+", choices=RUN_MODALITIES, default=list(RUN_MODALITIES),
+                       help="RCML runs on multimodal only")
+    group.add_argument("--mode", choices=MODES, default=RUN_DEFAULTS["mode"])
+    group.add_argument("--text-model", default=RUN_DEFAULTS["text_model"], metavar="ID_OR_PATH")
+    for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
+        group.add_argument(f"--{name.replace('_', '-')}", type=int, default=RUN_DEFAULTS[name])
+    group.add_argument("--ensemble-training", choices=ENSEMBLE_TRAINING, default=RUN_DEFAULTS["ensemble_training"])
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=RUN_DEFAULTS["device"])
+
+
 def add_parser(subparsers):
     """Register `train` on an argparse `subparsers`; returns its parser."""
+    from ..cli import parse_set
+
     p = subparsers.add_parser("train", help="train and evaluate the baselines on one config",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="LUMA config name, e.g. clean, sample_noise, label_noise_0.3")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+    p.add_argument("--set", dest="fields", action="append", type=parse_set, default=[], metavar="FIELD=VALUE",
                    help="LumaConfig field, value as JSON (plain text if not JSON); repeatable")
     p.add_argument("--mirror", help="local folder or http(s) URL of an upstream mirror")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--modalities", nargs="+", choices=RUN_MODALITIES, default=list(RUN_MODALITIES),
-                   help="RCML runs on multimodal only")
-    p.add_argument("--mode", choices=MODES, default="fixed")
-    p.add_argument("--text-model", default="bert-base-uncased", metavar="ID_OR_PATH")
-    p.add_argument("--max-epochs", type=int, default=300)
-    p.add_argument("--ensemble-size", type=int, default=10)
-    p.add_argument("--ensemble-training", choices=ENSEMBLE_TRAINING, default="joint")
-    p.add_argument("--mc-samples", type=int, default=100)
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--cache-dir", help="datasets cache (default: the datasets default)")
+    add_run_options(p)
     return p
-
-
-def parse_fields(items) -> dict:
-    """{field: value} from FIELD=VALUE strings; VALUE is JSON, else taken as a string."""
-    fields, bad = {}, []
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            bad.append(item)
-            continue
-        try:
-            fields[name] = json.loads(value)
-        except json.JSONDecodeError:
-            fields[name] = value
-    if bad:
-        raise ValueError(f"--set takes FIELD=VALUE, got {bad}")
-    return fields
 
 
 def run(args) -> int:
     """Entry point of `train`: returns 0 when every run finished."""
-    try:
-        fields = parse_fields(args.set)
-    except ValueError as err:
-        print(f"error: {err}")
-        return 2
     results = run_training(
-        args.config, args.output_dir, fields=fields, mirror=args.mirror, methods=args.methods,
-        modalities=args.modalities, mode=args.mode, text_model=args.text_model, max_epochs=args.max_epochs,
-        ensemble_size=args.ensemble_size, ensemble_training=args.ensemble_training, mc_samples=args.mc_samples,
-        seeds=args.seeds, device=args.device, cache_dir=args.cache_dir, batch_size=args.batch_size)
+        args.config, args.output_dir, fields=dict(args.fields), mirror=args.mirror, seeds=args.seeds,
+        cache_dir=args.cache_dir, **{name: getattr(args, name) for name in RUN_DEFAULTS})
     print(summary(results, args.output_dir))
     return 0
 
