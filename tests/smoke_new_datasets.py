@@ -2,7 +2,7 @@
 luma_noise installed from its wheel, run from a temp folder outside the checkout).
 
 Run as `python smoke_new_datasets.py [--checkout PATH]` from a folder holding this file,
-`make_mirror.py` and `py2_pickle.py` (CI copies the three): builds a miniature mirror, loads
+`make_mirror.py`, `py2_pickle.py` and `tiny_models.py` (CI copies them): builds a miniature mirror, loads
 `clean` prepared and streaming through the packaged builder (no loading script), and checks
 that both give the same examples of the expected sizes. With `--checkout`, it also checks that
 `luma_noise` was imported from an installation, not from that checkout.
@@ -53,12 +53,16 @@ def main():
 
 
 def check_export(root: Path) -> None:
-    """`luma export` of clean and sample_noise (text noises without models) into one folder:
-    `load_dataset` on the folder gives the builder's rows and bytes, features as the card declares."""
+    """`luma export` of clean, sample_noise (text noises without models) and label_noise_0.3 (tiny
+    random feature models) into one folder: `load_dataset` on the folder gives the builder's rows
+    and bytes, features as the card declares."""
     from luma_noise.cli import main as luma
+    from tiny_models import save_tiny_models
 
     out = Path(home) / "export"
-    variants = {"clean": {}, "sample_noise": {"text_noises": ["KeyboardNoise", "SpellingNoise", "OCRNoise"]}}
+    models = save_tiny_models(Path(home) / "models")
+    variants = {"clean": {}, "sample_noise": {"text_noises": ["KeyboardNoise", "SpellingNoise", "OCRNoise"]},
+                "label_noise_0.3": {f"{m}_feature_model": path for m, path in models.items()}}
     for name, fields in variants.items():
         sets = [arg for k, v in fields.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
         assert luma(["export", name, *sets, "--mirror", str(root), "--name", name, "--output-dir", str(out)]) == 0, name
