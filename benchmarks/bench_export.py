@@ -17,13 +17,10 @@ import contextlib
 import io
 import os
 import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from workspace import mirror_folder, offline_workspace
 
 
 def parse_args():
@@ -41,21 +38,14 @@ def _size(path: Path) -> int:
 
 def main():
     args = parse_args()
-    work = Path(tempfile.mkdtemp(prefix="luma-bench-export-"))
-    os.environ.update({"HF_HOME": str(work / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    work = offline_workspace("luma-bench-export-")
     import datasets
 
     from luma_noise.cli import main as luma
     from luma_noise.variant import Variant, prepare, script_path
-    from make_mirror import write_mirror
 
     datasets.disable_progress_bars()
-    mirror = args.mirror
-    if mirror is None:
-        mirror = str(work / "mirror")
-        start = time.perf_counter()
-        write_mirror(mirror, scale=args.scale)
-        print(f"mirror written in {time.perf_counter() - start:.1f} s (scale {args.scale})")
+    mirror = mirror_folder(args.mirror, work, args.scale)
     cache = work / "cache"
     start = time.perf_counter()
     built = prepare(Variant(args.config, {"mirror": mirror}), cache_dir=str(cache), script=script_path())

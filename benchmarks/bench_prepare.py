@@ -20,16 +20,13 @@ configs the noise is extra work the floor does not do.
 """
 
 import argparse
-import json
 import os
 import resource
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from workspace import mirror_folder, offline_workspace
+
 _BATCH = 256  # rows per Arrow record batch, the builder's DEFAULT_WRITER_BATCH_SIZE
 
 
@@ -86,20 +83,14 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
 
 def main():
     args = parse_args()
-    work = Path(tempfile.mkdtemp(prefix="luma-bench-"))
-    os.environ.update({"HF_HOME": str(work / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    work = offline_workspace("luma-bench-")
     import datasets
     import luma_noise
-    from make_mirror import write_mirror
+    from luma_noise.cli import parse_set
 
     datasets.disable_progress_bars()
-    mirror = args.mirror
-    if mirror is None:
-        mirror = str(work / "mirror")
-        start = time.perf_counter()
-        write_mirror(mirror, scale=args.scale)
-        print(f"mirror written in {time.perf_counter() - start:.1f} s (scale {args.scale})")
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    mirror = mirror_folder(args.mirror, work, args.scale)
+    overrides = dict(map(parse_set, args.set))  # FIELD=VALUE as every LUMA command reads it
     runs = []
     for round_ in range(args.rounds):
         builder = luma_noise.loader.builder_class()(
