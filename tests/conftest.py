@@ -64,10 +64,17 @@ def mirror(tmp_path_factory):
 def clean(mirror, tmp_path_factory):
     """The `clean` config prepared once from the folder mirror: {split: list of examples}
     (images as arrays, audio as raw bytes; see helpers.rows). Read-only: tests share it."""
-    from helpers import load, rows
+    from helpers import built_rows
 
-    ds = load(mirror=str(mirror[0]), cache_dir=str(tmp_path_factory.mktemp("clean-cache")))
-    return {split: rows(ds[split]) for split in ds}
+    return built_rows(mirror[0], tmp_path_factory.mktemp("clean-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """Folder of a tiny random BERT (with its tokenizer), loaded as a Hub checkpoint would be."""
+    from tiny_models import save_tiny_models
+
+    return save_tiny_models(tmp_path_factory.mktemp("tiny-models"))["text"]
 
 
 @pytest.fixture

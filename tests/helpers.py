@@ -29,3 +29,9 @@ def rows(dataset) -> list:
 
     dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
     return [{**ex, "image": np.asarray(ex["image"])} for ex in dataset]
+
+
+def built_rows(mirror_folder, cache_dir, name="clean", **kwargs) -> dict:
+    """{split: rows(...)} of config `name` prepared from a folder mirror into `cache_dir`."""
+    ds = load(name, mirror=str(mirror_folder), cache_dir=str(cache_dir), **kwargs)
+    return {split: rows(ds[split]) for split in ds}

@@ -9,15 +9,9 @@ import torch
 from luma_noise.baselines import LumaModel
 from luma_noise.baselines.__main__ import main
 from luma_noise.baselines.train import run_training
-from tiny_models import save_tiny_models
 
 ROW_KEYS = {"method", "modality", "seed", "accuracy", "aleatoric", "epistemic", "ood_auroc", "ece", "nll", "brier",
             "predictions"}
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    return save_tiny_models(tmp_path_factory.mktemp("cli-models"))["text"]
 
 
 @pytest.fixture(scope="module")

@@ -113,14 +113,7 @@ def test_bad_configs_and_fields_all_named_before_training(tmp_path, fake_train, 
     assert fake_train == [] and not any(tmp_path.iterdir())
 
 
-@pytest.fixture(scope="module")
-def tiny_text_model(tmp_path_factory):
-    from tiny_models import save_tiny_models
-
-    return save_tiny_models(tmp_path_factory.mktemp("models"))["text"]
-
-
-def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_text_model, monkeypatch):
+def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir, tiny_bert, monkeypatch):
     """Two configs x two seeds with the real run_training: killed in the second run, resumed,
     then skipped; model inputs computed once per config; the report reads the result."""
     from luma_noise.baselines.collator import LumaCollator
@@ -130,7 +123,7 @@ def test_tiny_sweep_end_to_end_on_the_fixture_mirror(tmp_path, mirror, cache_dir
                         or featurize(self, batch, *a))
     runs_dir = tmp_path / "runs"
     options = dict(mirror=str(mirror[0]), cache_dir=cache_dir, methods=("mcd", "de"), modalities=("text",),
-                   text_model=tiny_text_model, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
+                   text_model=tiny_bert, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=32,
                    device="cpu", show_progress=False)
     finished = []
 

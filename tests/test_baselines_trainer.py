@@ -15,18 +15,12 @@ from helpers import load
 from luma_noise import baselines
 from luma_noise.baselines.collator import featurize_dataset
 from luma_noise.baselines.inputs import TextEmbedder
-from tiny_models import save_tiny_models
 
 METHODS = ("mcd", "de", "rcml")
 # The audio net is the costly one (about 0.1 GMAC per clip): tests fuse image and text, and one
 # test per path runs the three modalities.
 CHEAP = ("image", "text")
 ALL = ("image", "audio", "text")
-
-
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory):
-    return save_tiny_models(tmp_path_factory.mktemp("baselines-models"))["text"]
 
 
 @pytest.fixture(scope="session")

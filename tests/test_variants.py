@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from helpers import load, rows, wav_samples
+from helpers import built_rows, load, rows, wav_samples
 from luma_noise import features as deep
 from luma_noise.image import corrupt_image
 from luma_noise.classes import CLASSES
@@ -30,8 +30,7 @@ def model_kwargs(models, tmp_path_factory):
 
 
 def _build(mirror, tmp_path, name, **kwargs):
-    ds = load(name, mirror=str(mirror[0]), cache_dir=str(tmp_path / "cache"), **kwargs)
-    return {split: rows(ds[split]) for split in ds}
+    return built_rows(mirror[0], tmp_path / "cache", name, **kwargs)
 
 
 def _pairs(examples):

@@ -14,7 +14,7 @@ import collections
 import numpy as np
 import pytest
 
-from helpers import load, rows, wav_samples
+from helpers import built_rows, wav_samples
 from luma_noise.classes import CLASSES, ID_CLASSES, OOD_CLASSES
 from make_mirror import decode_audio_marker, image_partner, planted_colours, planted_offsets, text_partner, write_mirror
 from planted_models import save_planted_models
@@ -39,8 +39,7 @@ def models(tmp_path_factory):
 
 
 def _build(planted, tmp_path, name, **kwargs):
-    ds = load(name, mirror=str(planted[0]), cache_dir=str(tmp_path / "cache"), **kwargs)
-    return {split: rows(ds[split]) for split in ds}
+    return built_rows(planted[0], tmp_path / "cache", name, **kwargs)
 
 
 def _image_class(ex):
