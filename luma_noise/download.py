@@ -39,6 +39,8 @@ import datasets
 import requests
 from datasets.utils.file_utils import hash_url_to_filename
 
+from . import durations
+
 WORKERS = 8  # connections at once per bulk download
 TIMEOUT_S = (10.0, 30.0)  # (connect, longest silence while reading); a dead server fails within these
 RETRIES = 5  # per file, for network errors, 5xx and short bodies
@@ -109,8 +111,8 @@ def download(urls: list, options: Options, md5: Optional[dict] = None) -> list:
     finally:
         client.close()
     if len(todo) >= ANNOUNCE_AT:
-        logger.warning(f"LUMA: downloaded {len(todo):,} files in {_duration(time.monotonic() - start)} "
-                       f"({_duration(client.paused_s)} of it paused by the rate limit)")
+        logger.warning(f"LUMA: downloaded {len(todo):,} files in {durations.readable(time.monotonic() - start)} "
+                       f"({durations.readable(client.paused_s)} of it paused by the rate limit)")
     return paths
 
 
@@ -175,19 +177,11 @@ def announcement(todo: int, cached: int, url: str, client) -> str:
     limit, window_s = client.limit
     wait = expected_wait_s(todo, limit, window_s, client.remaining, client.reset_s)
     text += (f" {host} allows {limit:,} requests per {window_s:g} s to this client, so this takes about "
-             f"{_duration(wait)} of waiting for the limit plus the transfer.")
+             f"{durations.readable(wait)} of waiting for the limit plus the transfer.")
     if _is_hub(url) and not client.has_token:
         text += (" Logging in raises the limit (`hf auth login` or the HF_TOKEN variable; "
                  + ", ".join(f"{n:,} {who}" for who, n in HUB_LIMITS.items()) + f" per {HUB_WINDOW_S // 60} min).")
     return text
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _is_hub(url: str) -> bool:
@@ -397,7 +391,7 @@ def streaming_note(files: int, url: str) -> str:
     text = f"LUMA: streaming reads {files:,} wav files from {_host(url)}, one request each, fetched block by block."
     if not _is_hub(url):
         return text
-    waits = ", ".join(f"about {_duration(expected_wait_s(files, n, HUB_WINDOW_S))} {who}" for who, n in HUB_LIMITS.items())
+    waits = ", ".join(f"about {durations.readable(expected_wait_s(files, n, HUB_WINDOW_S))} {who}" for who, n in HUB_LIMITS.items())
     return (text + f" The Hub's rate limit makes that wait {waits} in total (pauses of up to {HUB_WINDOW_S // 60} min); "
             "logging in (`hf auth login` or HF_TOKEN) raises it. Preparing the dataset once "
             "(without streaming) caches the files.")

@@ -52,6 +52,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import durations
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_IDS = {
@@ -337,12 +339,6 @@ class Extractor:
                 yield positions, embed(inputs, model).float().cpu().numpy()
 
 
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
-
 def _with_progress(extractor: Extractor, results, total: int, progress: bool):
     """Pass `results` through, with a tqdm bar and, once a warm-up batch and at least
     `_TIMED_BATCHES` batches and `_TIMED_S` seconds were timed, one line with the item
@@ -360,7 +356,7 @@ def _with_progress(extractor: Extractor, results, total: int, progress: bool):
                 told, per_item = True, elapsed / timed_items
                 message = (f"{extractor.modality} features: {total} items with {extractor.model_id} on "
                            f"{extractor.load()[2]}, {per_item * 1e3:.0f} ms per item, about "
-                           f"{_duration(per_item * (total - bar.n))} left")
+                           f"{durations.readable(per_item * (total - bar.n))} left")
                 bar.write(message, file=sys.stderr) if progress else logger.info(message)
             yield positions, rows
 
