@@ -47,15 +47,16 @@ def plan_examples(plan, upstream, audio_files: list, config) -> list:
     Only the selected images travel in the list (3 KiB each), so `num_proc` workers
     receive their shard without the whole frames.
     """
-    frame = upstream.image_frame(plan.split)
+    images = np.ascontiguousarray(upstream.image_frame(plan.split).images[plan.image_rows])  # one gather
+    sources = upstream.image_frame(plan.split).sources[plan.image_rows]
     audio_paths = upstream.audio["path"].to_numpy()[plan.audio_rows]
     texts = upstream.text["text"].to_numpy()[plan.text_rows]
     planned = [
         {
             "key": str(plan.keys[i]),
             "label": int(plan.labels[i]),
-            "image": np.ascontiguousarray(frame.images[plan.image_rows[i]]),
-            "image_source": str(frame.sources[plan.image_rows[i]]),
+            "image": images[i],
+            "image_source": str(sources[i]),
             "image_index": int(plan.image_rows[i]),
             "audio_path": str(audio_paths[i]),
             "audio_file": audio_files[i],

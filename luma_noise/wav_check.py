@@ -61,8 +61,12 @@ def _other_format_problem(fileobj) -> Optional[str]:
 
 
 def file_problem(path: str) -> Optional[str]:
-    """`wav_problem` of a file on disk."""
-    with open(path, "rb") as f:
+    """`wav_problem` of a file on disk ("missing" when there is none)."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return "missing"
+    with f:
         return wav_problem(f, os.fstat(f.fileno()).st_size)
 
 

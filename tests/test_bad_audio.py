@@ -39,11 +39,23 @@ def test_a_damaged_wav_in_a_folder_mirror_is_named_and_nothing_is_cached(referen
         with pytest.raises(download.UnreadableFileError) as err:
             load(mirror=str(mirror_copy), cache_dir=cache, **kwargs)
         assert name in str(err.value) and str(wav) in str(err.value)
-        assert "1 wav file(s) this config stores are damaged" in str(err.value)
+        assert "1 wav file(s) this config stores are damaged or missing" in str(err.value)
         assert _no_arrow(cache)
     wav.write_bytes(good)
     assert rows(load(mirror=str(mirror_copy), cache_dir=cache, split="test")) is not None
     assert [ex["audio"] for ex in rows(load(mirror=str(mirror_copy), cache_dir=cache, split="test"))] == [ex["audio"] for ex in test]
+
+
+def test_missing_wavs_of_a_folder_mirror_are_all_named_before_anything_is_cached(reference, mirror_copy, tmp_path):
+    test, _ = reference
+    names = ["audio/" + ex["audio_path"] for ex in test[:3]]
+    for name in names:
+        (mirror_copy / "luma" / name).unlink()
+    cache = str(tmp_path / "cache")
+    with pytest.raises(download.UnreadableFileError) as err:
+        load(mirror=str(mirror_copy), cache_dir=cache)
+    assert "3 wav file(s) this config stores are damaged or missing" in str(err.value)
+    assert all(f"{name} cannot be read (missing)" in str(err.value) for name in names) and _no_arrow(cache)
 
 
 def test_a_damaged_wav_over_http_is_named_evicted_and_fetched_again_once_fixed(

@@ -19,9 +19,10 @@ def _ids(examples):
 
 def test_blocks_are_few_consecutive_and_cover_the_split():
     real = list(range(21_000))
-    blocks = builder._blocks(real)
+    blocks = [builder._unpack(b) for b in builder._blocks(real)]
     assert len(blocks) == 83 and {len(b) for b in blocks[:-1]} == {256}
     assert [x for b in blocks for x in b] == real
+    assert all(isinstance(b, bytes) for b in builder._blocks(real))  # packed: num_proc hands them over as one copy
     assert len(builder._blocks(list(range(84)))) == builder._MIN_SHARDS
     assert builder._blocks([]) == []
 
