@@ -167,7 +167,7 @@ def _prepare(args, variant):
     import time
 
     from . import features as deep
-    from .summary import format_summary, summarize
+    from .variant_summary import format_summary, summarize
     from .variant import prepare, script_path, uses_script
 
     script = args.script or script_path()

@@ -14,7 +14,7 @@ from cli_helpers import luma, model_sets
 from helpers import load
 from luma_noise.builder import LumaConfig
 from luma_noise.options import _BUILDER_FIELDS
-from luma_noise.summary import format_summary, mean_distance_to_centre, summarize
+from luma_noise.variant_summary import format_summary, mean_distance_to_centre, summarize
 from tiny_models import save_tiny_models
 
 FIELDS = [f.name for f in dataclasses.fields(LumaConfig) if f.name not in _BUILDER_FIELDS]
