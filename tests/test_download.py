@@ -75,6 +75,18 @@ def test_streaming_over_a_rate_limited_server_equals_the_folder_build(mirror, fo
         assert set(_wavs(server.served(302)).values()) == {1}, "a wav was fetched twice"
 
 
+def test_streaming_over_http_fetches_the_wavs_of_the_blocks_read_only(mirror, folder_build, allow_loopback_http, tmp_path):
+    n = len(folder_build["test"])
+    block = max(1, min(256, -(-n // 8)))  # builder._blocks: up to 256 examples, at least 8 blocks
+    with ThrottledServer(mirror[0]) as server:
+        streamed = load(mirror=server.url, cache_dir=str(tmp_path / "cache"), streaming=True, split="test")
+        first = next(iter(streamed))
+        assert first["audio_path"] == folder_build["test"][0]["audio_path"]
+        time.sleep(0.5)  # anything still in flight
+        # each block is its own shard when streaming: nothing reads ahead into the server's request limit
+        assert 1 <= len(_wavs(server.served(200))) <= block
+
+
 def test_a_truncated_download_is_named_not_cached_and_fetched_again(mirror, folder_build, allow_loopback_http, tmp_path):
     with ThrottledServer(mirror[0]) as server:
         server.truncate_once("cifar-10-python.tar.gz")
