@@ -5,6 +5,7 @@ the floor of writing the same examples.
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --rounds 3   # best of 3 of each
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --num-proc 2
     python benchmarks/bench_prepare.py --config sample_noise --set text_noises='["KeyboardNoise"]'
+    python benchmarks/bench_prepare.py --mirror /tmp/mirror --config sample_noise --random-opus-mt --no-floor
 
 Writes a fixture mirror (tests/make_mirror.py; cheap content, real formats) unless
 --mirror names one, prepares the config into a fresh cache and prints examples/s (all
@@ -12,7 +13,8 @@ splits, wall clock of download_and_prepare) and the peak resident memory of this
 
 Then, in the same run, the floor: the examples the builder planned (its own
 `_split_generators`, not timed) written with nothing else: each image PNG-encoded as the
-builder does (`examples.png_bytes`), each wav file's bytes read, the records written to an
+builder does (`examples.png_bytes`; the builder plans un-noised images already encoded, so they
+are decoded back to pixels first, untimed), each wav file's bytes read, the records written to an
 Arrow stream file per split with the config's schema, 256 rows per batch as the builder's
 writer does, in one process. The ratio prepare / floor is what the builder adds on top
 (reading and planning the upstream, `datasets`' encoding and bookkeeping); for noised
@@ -20,6 +22,7 @@ configs the noise is extra work the floor does not do.
 """
 
 import argparse
+import io
 import os
 import resource
 import time
@@ -39,16 +42,41 @@ def parse_args():
     parser.add_argument("--no-floor", action="store_true", help="skip the floor measurement")
     parser.add_argument("--rounds", type=int, default=1, help="prepare (into fresh caches) and floor this many times each; the best counts")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="config field override, value as JSON")
+    parser.add_argument("--random-opus-mt", action="store_true",
+                        help="back-translate with random models of opus-mt's size (the default's architecture; the "
+                             "checkpoints cannot be downloaded here), every translation running to 40 tokens")
     return parser.parse_args()
+
+
+def random_opus_mt(work: Path, overrides: dict) -> dict:
+    """`overrides` with BackTranslationNoise pointed at random Marian models of opus-mt-en-de/-de-en's
+    size saved in `work` (tests/marian_models.py). Random weights never end a translation early, so
+    max_length=40 gives the compute of a real translation of a LUMA passage (about 35 words)."""
+    from marian_models import build_marian_model
+
+    paths = [build_marian_model(work / f"opus-mt-{pair}", seed, "opus-mt")[0] for seed, pair in enumerate(("en-de", "de-en"))]
+    params = dict(overrides.get("text_noise_params") or {})
+    params["BackTranslationNoise"] = {**params.get("BackTranslationNoise", {}),
+                                      "from_model_name": paths[0], "to_model_name": paths[1], "max_length": 40}
+    return {**overrides, "text_noise_params": params}
 
 
 def planned_examples(builder, work: Path) -> dict:
     """{split: planned example dicts} as the builder plans them (not timed)."""
     import datasets
+    import numpy as np
+    from PIL import Image
+
+    from luma_noise.builder import _unpack
 
     dl_manager = datasets.DownloadManager(download_config=datasets.DownloadConfig(cache_dir=str(work / "floor-downloads")))
-    return {str(gen.name): [ex for block in gen.gen_kwargs["blocks"] for ex in block]
-            for gen in builder._split_generators(dl_manager)}
+    planned = {str(gen.name): [ex for block in gen.gen_kwargs["blocks"] for ex in _unpack(block)]
+               for gen in builder._split_generators(dl_manager)}
+    for split_examples in planned.values():  # un-noised images are planned PNG-encoded: the floor encodes pixels
+        for ex in split_examples:
+            if isinstance(ex["image"], bytes):
+                ex["image"] = np.asarray(Image.open(io.BytesIO(ex["image"])))
+    return planned
 
 
 def _cpu_seconds() -> float:
@@ -91,6 +119,8 @@ def main():
     datasets.disable_progress_bars()
     mirror = mirror_folder(args.mirror, work, args.scale)
     overrides = dict(map(parse_set, args.set))  # FIELD=VALUE as every LUMA command reads it
+    if args.random_opus_mt:
+        overrides = random_opus_mt(work, overrides)
     runs = []
     for round_ in range(args.rounds):
         builder = luma_noise.loader.builder_class()(

@@ -222,16 +222,22 @@ class Luma(datasets.GeneratorBasedBuilder):
         upstream = self._read_upstream(dl_manager, files, urls)
         audio_url = lambda rows: [bases["luma"] + "audio/" + p for p in upstream.audio["path"].to_numpy()[rows]]  # noqa: E731
         plans = self._plans(upstream, dl_manager, audio_url, feature_cache)
-        audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
-        esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # ESC-50 only when a split is noised
-        stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
-        fetch_options = self._download_options(dl_manager)
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={
-                "blocks": _blocks(examples.plan_examples(plan, upstream, stored[split], config)),
-                "split": split, "esc50_files": esc50, "fetch_options": fetch_options})
-            for split, plan in plans.items()
-        ]
+        pool = ThreadPoolExecutor(max_workers=2)  # un-noised images are PNG-encoded while the wavs are checked
+        try:
+            images = {split: examples.image_column(plan, upstream, None if config.image_noise_ratio else pool)
+                      for split, plan in plans.items()}
+            audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
+            esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # only when a split is noised
+            stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
+            fetch_options = self._download_options(dl_manager)
+            return [
+                datasets.SplitGenerator(name=split, gen_kwargs={
+                    "blocks": _blocks(examples.plan_examples(plan, upstream, images[split](), stored[split], config)),
+                    "split": split, "esc50_files": esc50, "fetch_options": fetch_options})
+                for split, plan in plans.items()
+            ]
+        finally:
+            pool.shutdown(cancel_futures=True)  # a bad wav stops the encoding
 
     def _plans(self, upstream, dl_manager, audio_url, cache):
         """The rows of each split, after diversity sampling, label noise and conflict. Features are

@@ -1,6 +1,7 @@
 """From a split plan to the examples the loading script yields."""
 
 import io
+from typing import Callable
 
 import datasets
 import numpy as np
@@ -41,13 +42,28 @@ def features_for(config) -> datasets.Features:
     return features
 
 
-def plan_examples(plan, upstream, audio_files: list, config) -> list:
-    """One dict per example of `plan`, with its image pixels, text and audio file to read.
+def image_column(plan, upstream, pool=None) -> Callable[[], list]:
+    """The image of each of `plan`'s examples, in order, as a call that returns them: their
+    pixels, or with `pool` (a thread pool) their PNG bytes, encoded in the pool meanwhile.
+
+    Un-noised images are encoded while the builder checks the wavs and plans (Pillow's encoder
+    releases the GIL), not while `datasets` writes. Only the selected images are copied, once.
+    """
+    pixels = np.ascontiguousarray(upstream.image_frame(plan.split).images[plan.image_rows])
+    if pool is None:
+        return lambda: list(pixels)
+    chunks = [pool.submit(lambda part: [png_bytes(image) for image in part], pixels[start:start + 256])
+              for start in range(0, len(pixels), 256)]
+    return lambda: [png for chunk in chunks for png in chunk.result()]
+
+
+def plan_examples(plan, upstream, images: list, audio_files: list, config) -> list:
+    """One dict per example of `plan`, with its image (`image_column`: pixels or PNG bytes),
+    text and audio file to read.
 
     Only the selected images travel in the list (3 KiB each), so `num_proc` workers
     receive their shard without the whole frames.
     """
-    images = np.ascontiguousarray(upstream.image_frame(plan.split).images[plan.image_rows])  # one gather
     sources = upstream.image_frame(plan.split).sources[plan.image_rows]
     audio_paths = upstream.audio["path"].to_numpy()[plan.audio_rows]
     texts = upstream.text["text"].to_numpy()[plan.text_rows]
@@ -100,8 +116,10 @@ _NOT_STORED = frozenset(("key", "audio_file", "audio_bytes"))
 
 
 def finish_example(example: dict, audio_bytes: bytes) -> dict:
-    """The yielded record: the planned fields, the image as PNG and the audio as wav bytes."""
+    """The yielded record: the planned fields, the image as PNG (encoded here unless it was
+    planned encoded) and the audio as wav bytes."""
     record = {k: v for k, v in example.items() if k not in _NOT_STORED}
-    record["image"] = {"path": None, "bytes": png_bytes(example["image"])}
+    image = example["image"]
+    record["image"] = {"path": None, "bytes": image if isinstance(image, bytes) else png_bytes(image)}
     record["audio"] = {"path": example["audio_path"], "bytes": audio_bytes}
     return record

@@ -46,17 +46,41 @@ def source_bases(upstream: dict, mirror: Optional[str]) -> dict:
 # ---------------------------------------------------------------- images
 
 
+class FrameRows:
+    """Rows of several (N_p, 32, 32, 3) uint8 image arrays, read as one table without
+    concatenating them (a copy of about 300 MB at the real sizes): row i of the table is row
+    `local[i]` of array `part[i]`. Indexed by a row (that image) or an array of rows (a new
+    C-contiguous (len(rows), 32, 32, 3) array)."""
+
+    def __init__(self, arrays: list, part: np.ndarray, local: np.ndarray):
+        self.arrays, self.part, self.local = arrays, part, local
+        self.shape = (len(part), 32, 32, 3)
+
+    def __len__(self) -> int:
+        return len(self.part)
+
+    def __getitem__(self, rows):
+        if np.ndim(rows) == 0:
+            return self.arrays[self.part[rows]][self.local[rows]]
+        rows = np.asarray(rows, dtype=np.int64)
+        out, parts = np.empty((len(rows), 32, 32, 3), np.uint8), self.part[rows]
+        for p, array in enumerate(self.arrays):
+            at = np.flatnonzero(parts == p)
+            # whole rows of the channels-first storage (contiguous copies), transposed on the way out
+            out[at] = array.transpose(0, 3, 1, 2)[self.local[rows[at]]].transpose(0, 2, 3, 1)
+        return out
+
+
 @dataclasses.dataclass
 class ImageFrame:
     """Images in the row order LUMA's split files index.
 
-    images: (N, 32, 32, 3) uint8, a channels-last view of channels-first storage (CIFAR's
-    own layout: transposing the whole frame would copy 180 MB through a strided loop; a
-    selected row is transposed when it is copied); labels: (N,) int class ids; sources: (N,)
-    str ("cifar10", "cifar100", "edm").
+    images: `FrameRows` over the sources' own arrays, channels-last views of CIFAR's
+    channels-first rows (a selected row is transposed when it is copied); labels: (N,) int
+    class ids; sources: (N,) str ("cifar10", "cifar100", "edm").
     """
 
-    images: np.ndarray
+    images: FrameRows
     labels: np.ndarray
     sources: np.ndarray
 
@@ -130,26 +154,21 @@ def read_edm(fileobj, source: str = "edm_images.pickle") -> tuple:
 
 
 def _labelled_frame(parts: list, keep: tuple) -> ImageFrame:
-    """Concatenate (source, images, names) parts, rename CIFAR names, keep labels in `keep`.
-
-    The kept rows are copied once, channels-first, straight into the frame's storage:
-    contiguous rows for CIFAR's views (only EDM's few are strided), dropped rows never.
-    """
-    ids, sources = [], []
-    for source, _, names in parts:
+    """(source, images, names) parts as one frame: CIFAR names renamed, only labels in `keep`,
+    in the parts' order. The images are not copied (`FrameRows`)."""
+    arrays, part, local, labels, sources = [], [], [], [], []
+    for index, (source, images, names) in enumerate(parts):
         codes, distinct = pd.factorize(np.asarray(names, dtype=object))  # map the few distinct names only
         renamed = [CIFAR_RENAMES.get(n, n) for n in distinct]
-        ids.append(np.array([CLASS_ID[n] if n in keep else -1 for n in renamed], dtype=np.int64)[codes])
-    storage = np.empty((sum(int((i >= 0).sum()) for i in ids), 3, 32, 32), np.uint8)
-    start = 0
-    for (source, images, _), part_ids in zip(parts, ids):
-        mask = part_ids >= 0
-        end = start + int(mask.sum())
-        np.compress(mask, images.transpose(0, 3, 1, 2), axis=0, out=storage[start:end])
-        sources.append(np.full(end - start, source, dtype=object))
-        start = end
-    labels = np.concatenate([i[i >= 0] for i in ids])
-    return ImageFrame(storage.transpose(0, 2, 3, 1), labels, np.concatenate(sources))
+        ids = np.array([CLASS_ID[n] if n in keep else -1 for n in renamed], dtype=np.int64)[codes]
+        kept = np.flatnonzero(ids >= 0)
+        arrays.append(images)
+        part.append(np.full(len(kept), index, np.int64))
+        local.append(kept)
+        labels.append(ids[kept])
+        sources.append(np.full(len(kept), source, dtype=object))
+    rows = FrameRows(arrays, np.concatenate(part), np.concatenate(local))
+    return ImageFrame(rows, np.concatenate(labels), np.concatenate(sources))
 
 
 def image_train_frame(cifar10: dict, cifar100: dict, edm: tuple) -> ImageFrame:

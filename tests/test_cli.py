@@ -151,4 +151,4 @@ def test_a_failed_build_exits_with_status_1(mirror, tmp_path):
     shutil.copytree(mirror[0], broken)
     next((broken / "luma" / "audio").rglob("*.wav")).unlink()
     status, out, err = luma("prepare", "clean", "--mirror", broken, "--cache-dir", tmp_path / "cache")
-    assert status == 1 and "FileNotFoundError" in err and "missing" in err and "rows:" not in out
+    assert status == 1 and "UnreadableFileError" in err and "cannot be read (missing)" in err and "rows:" not in out

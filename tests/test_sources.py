@@ -57,8 +57,11 @@ def test_python2_cifar_batches_decode_to_hwc_images():
 
 
 def test_frames_rename_filter_and_keep_order():
-    def part(names):
-        return np.zeros((len(names), 32, 32, 3), np.uint8), np.array(names, dtype=object)
+    marks = iter(range(1, 100))
+
+    def part(names):  # image i of the whole test is filled with the value i + 1
+        images = np.stack([np.full((32, 32, 3), next(marks), np.uint8) for _ in names]) if names else None
+        return images, np.array(names, dtype=object)
 
     cifar10 = {"train": part(["airplane", "truck", "cat"]), "test": part(["truck", "deer"])}
     cifar100 = {"train": part(["pickup_truck", "apple", "rose", "bicycle"]), "test": part(["bicycle", "oak_tree"])}
@@ -66,6 +69,11 @@ def test_frames_rename_filter_and_keep_order():
     train = sources.image_train_frame(cifar10, cifar100, edm)
     assert train.labels.tolist() == [CLASS_ID[n] for n in ("truck", "cat", "truck", "roses", "bicycle", "roses")]
     assert train.sources.tolist() == ["cifar10", "cifar10", "cifar100", "cifar100", "cifar100", "edm"]
+    marks = [2, 3, 6, 8, 9, 12]  # truck, cat of cifar10's train; pickup_truck, rose, bicycle of cifar100's; edm's roses
+    assert [int(train.images[i][0, 0, 0]) for i in range(6)] == marks and train.images.shape == (6, 32, 32, 3)
+    gathered = train.images[np.array([5, 0, 3])]
+    assert gathered.flags.c_contiguous and [int(image.max()) for image in gathered] == [12, 2, 8]
+    assert (gathered == np.array([12, 2, 8], np.uint8)[:, None, None, None]).all()
     test = sources.image_test_frame(cifar10, cifar100)
     assert test.labels.tolist() == [CLASS_ID["oak"]]  # truck and bicycle are out-of-distribution
 
