@@ -103,7 +103,7 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
                 audio = []
                 for ex in batch:
                     with open(ex["audio_file"], "rb") as f:
-                        audio.append({"bytes": f.read(), "path": ex["audio_path"]})
+                        audio.append({"bytes": f.read(), "path": None})
                 columns["audio"] = audio
                 writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=schema))
     return time.perf_counter() - start, _cpu_seconds() - cpu

@@ -121,5 +121,7 @@ def finish_example(example: dict, audio_bytes: bytes) -> dict:
     record = {k: v for k, v in example.items() if k not in _NOT_STORED}
     image = example["image"]
     record["image"] = {"path": None, "bytes": image if isinstance(image, bytes) else png_bytes(image)}
-    record["audio"] = {"path": example["audio_path"], "bytes": audio_bytes}
+    # no path: `datasets` keeps only the path, not the bytes, of a path that names a file from the
+    # working directory (run from the upstream's audio folder, that is every one); see `audio_path`
+    record["audio"] = {"path": None, "bytes": audio_bytes}
     return record

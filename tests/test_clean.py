@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import wav_samples
+from helpers import load, rows, wav_samples
 from make_mirror import fixture_image, fixture_text
 from luma_noise.classes import CLASSES, ID_CLASSES, OOD_CLASSES
 
@@ -74,3 +74,12 @@ def test_ood_draws_from_every_ood_row_including_edm(clean, mirror):
     for name in image_smallest:
         assert drawn[name] == {i for i, (_, _, label) in enumerate(frame) if label == name}
     assert any(frame[i][0] == "edm" for name in image_smallest for i in drawn[name])
+
+
+def test_the_wav_bytes_are_stored_whatever_the_working_directory(clean, mirror, tmp_path, monkeypatch):
+    # from the upstream's audio folder every `audio_path` names a file: `datasets` would keep the path only
+    root, _ = mirror
+    monkeypatch.chdir(Path(root) / "luma" / "audio")
+    test = rows(load(mirror=str(root), cache_dir=str(tmp_path / "cache"), split="test"))
+    assert [ex["audio"] for ex in test] == [ex["audio"] for ex in clean["test"]]
+    assert all(ex["audio"]["bytes"] and ex["audio"]["path"] is None for ex in test)
