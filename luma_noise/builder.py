@@ -209,6 +209,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.config
+        self._forced = set()  # URLs fetched again in this build under force_redownload (`_fetch`)
         feature_cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
         models.check_available(config, feature_cache)  # before any download: names missing models and remedies
         upstream_bases = {k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}
@@ -262,13 +263,21 @@ class Luma(datasets.GeneratorBasedBuilder):
         """Local paths of many files (same order): a local mirror's own files, read in place (the
         download manager's bookkeeping costs ~4 s per 29,000 local paths), or copies in the download
         cache fetched by `luma_noise.download` (rate limits, resume, token), also when streaming.
-        md5: optional {url: hex digest} checked before a fetched file is cached."""
+        md5: optional {url: hex digest} checked before a fetched file is cached. With
+        force_redownload, each file is fetched again once per build (`_forced`), not once per step
+        that reads it (feature extraction, then the stored clips)."""
         if self._local_mirror():
             missing = [url for url in urls if not os.path.isfile(url)]
             if missing:
                 raise FileNotFoundError(f"{len(missing)} file(s) of the mirror are missing, e.g. {missing[0]}")
             return list(urls)
-        return download.download(urls, self._download_options(dl_manager), md5)
+        options = self._download_options(dl_manager)
+        if options.force:
+            fresh = [url for url in dict.fromkeys(urls) if url not in self._forced]
+            download.download(fresh, options, md5)
+            self._forced.update(fresh)
+            options = dataclasses.replace(options, force=False)  # the rest were fetched earlier in this build
+        return download.download(urls, options, md5)
 
     def _local_mirror(self) -> bool:
         return bool(self.config.mirror) and not self.config.mirror.startswith(("http://", "https://"))

@@ -11,6 +11,7 @@ import pytest
 import soundfile
 
 from helpers import built_rows, load, rows, wav_samples
+from hub_server import ThrottledServer
 from luma_noise import features as deep
 from luma_noise.image import corrupt_image
 from luma_noise.classes import CLASSES
@@ -279,3 +280,12 @@ def test_every_named_config_is_listed(tmp_path):
     assert set(NAMED_CONFIGS) == {"clean", "sample_noise", "low_diversity", "conflict",
                                   *(f"label_noise_0.{i}" for i in range(1, 6))}
 
+
+
+def test_force_redownload_fetches_each_file_once_per_build(mirror, tmp_path, model_kwargs, allow_loopback_http):
+    # label noise reads the clips for their features, then stores them: two steps, one fetch
+    with ThrottledServer(mirror[0]) as server:
+        load("label_noise_0.3", mirror=server.url, cache_dir=str(tmp_path / "cache"),
+             download_mode="force_redownload", **model_kwargs)
+        wavs = {path: n for path, n in server.served(200).items() if path.endswith(".wav")}
+        assert wavs and set(wavs.values()) == {1}
