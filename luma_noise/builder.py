@@ -374,8 +374,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                     for pair in examples.finish_batch(block[start:start + _NOISE_BATCH],
                                                       audio_bytes[start:start + _NOISE_BATCH], split, noise)]
 
-        threads = 2 if noise is None else 1  # noise objects (models, nlpaug) are not thread-safe: one block at a time
-        for finished in background.ahead(finish, blocks, threads):
+        for finished in background.ahead(finish, blocks):
             yield from finished
 
 

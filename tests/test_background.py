@@ -13,11 +13,10 @@ def test_results_come_in_order_whatever_the_finishing_order():
         time.sleep(0.02 if i % 3 == 0 else 0)
         return i * i
 
-    for threads in (1, 2):
-        assert list(background.ahead(slow_first, range(20), threads)) == [i * i for i in range(20)]
+    assert list(background.ahead(slow_first, range(20))) == [i * i for i in range(20)]
 
 
-def test_work_runs_at_most_depth_plus_threads_items_ahead():
+def test_work_runs_at_most_depth_items_ahead():
     started = []
     gate = threading.Event()
 
@@ -26,10 +25,10 @@ def test_work_runs_at_most_depth_plus_threads_items_ahead():
         gate.wait(5)
         return i
 
-    results = background.ahead(work, range(100), threads=2, depth=2)
+    results = background.ahead(work, range(100), depth=2)
     gate.set()
     assert next(results) == 0
-    assert len(started) <= 1 + 2 + 2  # the item handed over, depth ahead, one more per extra thread
+    assert len(started) <= 1 + 2  # the item handed over and depth ahead
     results.close()
     assert len(started) < 10  # closing cancelled what was queued
 
@@ -46,7 +45,7 @@ def test_an_error_surfaces_at_the_item_that_raised():
         next(results)
 
 
-def test_one_thread_runs_items_one_after_another():
+def test_items_run_one_after_another():
     active, overlaps = [0], []
 
     def work(i):
@@ -56,5 +55,5 @@ def test_one_thread_runs_items_one_after_another():
         active[0] -= 1
         return i
 
-    assert list(background.ahead(work, range(10), threads=1)) == list(range(10))
+    assert list(background.ahead(work, range(10))) == list(range(10))
     assert max(overlaps) == 1
