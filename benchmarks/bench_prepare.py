@@ -4,6 +4,7 @@ the floor of writing the same examples.
     python benchmarks/bench_prepare.py --scale 1.0                 # clean at the real row counts
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --rounds 3   # best of 3 of each
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --num-proc 2
+    python benchmarks/bench_prepare.py --mirror /tmp/mirror --phases    # when each step ran
     python benchmarks/bench_prepare.py --config sample_noise --set text_noises='["KeyboardNoise"]'
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --config sample_noise --random-opus-mt --no-floor
 
@@ -42,6 +43,9 @@ def parse_args():
     parser.add_argument("--no-floor", action="store_true", help="skip the floor measurement")
     parser.add_argument("--rounds", type=int, default=1, help="prepare (into fresh caches) and floor this many times each; the best counts")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="config field override, value as JSON")
+    parser.add_argument("--phases", action="store_true",
+                        help="also print when each phase of the last prepare ran (reading the upstream, plans, "
+                             "encoding images with the wav checks, packing blocks, each split)")
     parser.add_argument("--random-opus-mt", action="store_true",
                         help="back-translate with random models of opus-mt's size (the default's architecture; the "
                              "checkpoints cannot be downloaded here), every translation running to 40 tokens")
@@ -59,6 +63,33 @@ def random_opus_mt(work: Path, overrides: dict) -> dict:
     params["BackTranslationNoise"] = {**params.get("BackTranslationNoise", {}),
                                       "from_model_name": paths[0], "to_model_name": paths[1], "max_length": 40}
     return {**overrides, "text_noise_params": params}
+
+
+def record_phases(builder_class) -> list:
+    """[(phase, start, end)] filled in as the builder runs (seconds since the timer's reset,
+    `phases[0]`): its own steps, and `datasets` writing each split."""
+    import datasets.builder
+
+    phases = [time.perf_counter()]
+
+    def timed(owner, name, label):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                split = getattr(args[1], "name", "") if label == "write split" else ""
+                phases.append((f"{label} {split}".strip(), start - phases[0], time.perf_counter() - phases[0]))
+        setattr(owner, name, wrapper)
+
+    timed(builder_class, "_read_upstream", "read the upstream")
+    timed(builder_class, "_plans", "plans")
+    timed(builder_class, "_stored_audio", "check the stored wavs (images encode meanwhile)")
+    timed(builder_class, "_split_generators", "split generators in all")
+    timed(datasets.builder.GeneratorBasedBuilder, "_prepare_split", "write split")
+    return phases
 
 
 def planned_examples(builder, work: Path) -> dict:
@@ -122,10 +153,13 @@ def main():
     if args.random_opus_mt:
         overrides = random_opus_mt(work, overrides)
     runs = []
+    phases = record_phases(luma_noise.loader.builder_class()) if args.phases else None
     for round_ in range(args.rounds):
         builder = luma_noise.loader.builder_class()(
             config_name=args.config, cache_dir=str(work / f"cache{round_}"), mirror=mirror, **overrides)
         start, cpu = time.perf_counter(), _cpu_seconds()
+        if phases:
+            phases[:] = [start]
         builder.download_and_prepare(num_proc=args.num_proc)
         runs.append((time.perf_counter() - start, _cpu_seconds() - cpu))
     seconds, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
@@ -137,6 +171,9 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}; prepare runs (wall s): {', '.join(f'{r[0]:.1f}' for r in runs)}")
     print(f"prepared {total} examples in {seconds:.1f} s ({cpu:.1f} CPU s): {total / seconds:.0f} examples/s; "
           f"peak RSS {peak_mb:.0f} MB (largest worker process {worker_mb:.0f} MB)")
+    if phases:
+        print("phases of the last prepare (s from its start): " + "; ".join(
+            f"{name} {begin:.2f}-{end:.2f}" for name, begin, end in phases[1:]))
     if args.no_floor:
         return
     start = time.perf_counter()

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from luma_noise.safe_pickle import RefusedPickleError, safe_load
+from py2_pickle import py2_pickle
 
 
 def tampered_arrow_pickle() -> bytes:
@@ -170,3 +171,17 @@ def test_a_pandas_1_frame_pickle_loads():
     loaded = safe_load(io.BytesIO(_pandas1_frame_pickle(images, ["fish", "bee", "oak"])), "edm_images.pickle")
     assert list(loaded.columns) == ["image", "label"] and loaded["label"].tolist() == ["fish", "bee", "oak"]
     assert all(np.array_equal(a, b) for a, b in zip(loaded["image"], images))
+
+
+def test_python2_strings_load_as_with_latin1_and_long_ones_stay_bytes():
+    rng = np.random.default_rng(0)
+    batch = {"batch_label": "training batch 1 of 5", "labels": [3, 1],
+             "data": rng.integers(0, 256, (30, 3072), dtype=np.uint8), "blob": "x" * 70_000}
+    raw = py2_pickle(batch)
+    plain = pickle.loads(raw, encoding="latin1")
+    loaded = safe_load(io.BytesIO(raw), "batch", "latin1")
+    np.testing.assert_array_equal(loaded["data"], batch["data"])
+    assert loaded["data"].flags.writeable and loaded["batch_label"] == plain["batch_label"]
+    assert loaded["blob"] == plain["blob"].encode("latin1")  # over 64 KiB: bytes, not text
+    assert {k: v for k, v in loaded.items() if k not in ("data", "blob")} == {
+        k: v for k, v in plain.items() if k not in ("data", "blob")}
