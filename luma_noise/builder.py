@@ -225,15 +225,16 @@ class Luma(datasets.GeneratorBasedBuilder):
         plans = self._plans(upstream, dl_manager, audio_url, feature_cache)
         pool = ThreadPoolExecutor(max_workers=2)  # un-noised images are PNG-encoded while the wavs are checked
         try:
-            images = {split: examples.image_column(plan, upstream, None if config.image_noise_ratio else pool)
+            images = {split: examples.ImageColumn(plan, upstream, None if config.image_noise_ratio else pool)
                       for split, plan in plans.items()}
             audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
             esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # only when a split is noised
             stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
             fetch_options = self._download_options(dl_manager)
+            planned = {split: examples.plan_examples(plan, upstream, stored[split], config) for split, plan in plans.items()}
             return [
                 datasets.SplitGenerator(name=split, gen_kwargs={
-                    "blocks": _blocks(examples.plan_examples(plan, upstream, images[split](), stored[split], config)),
+                    "blocks": _blocks(planned[split], images[split]),
                     "split": split, "esc50_files": esc50, "fetch_options": fetch_options})
                 for split, plan in plans.items()
             ]
@@ -385,14 +386,21 @@ _MIN_SHARDS = 8
 _NOISE_CACHE = {}  # {process id: (config key, SampleNoise)}: models and dictionaries load once per process
 
 
-def _blocks(planned: list) -> list:
+def _blocks(planned: list, images) -> list:
     """`planned` cut into consecutive blocks of at most _SHARD_EXAMPLES (fewer when the split is
-    small), each packed as one pickle (`_unpack`): `datasets` hands the blocks to num_proc workers
-    through dill, which pickles lists of dicts in pure Python (1.1 CPU s for clean's train split)
-    but a bytes object as one copy. The pickles are made here and read by this package only."""
+    small), each given its images (`images[start:end]`, an `examples.ImageColumn`: a block is
+    packed as soon as its images are encoded) and packed as one pickle (`_unpack`): `datasets`
+    hands the blocks to num_proc workers through dill, which pickles lists of dicts in pure
+    Python (1.1 CPU s for clean's train split) but a bytes object as one copy. The pickles are
+    made here and read by this package only."""
     size = max(1, min(_SHARD_EXAMPLES, math.ceil(len(planned) / _MIN_SHARDS)))
-    return [pickle.dumps(planned[start:start + size], protocol=pickle.HIGHEST_PROTOCOL)
-            for start in range(0, len(planned), size)]
+    blocks = []
+    for start in range(0, len(planned), size):
+        block = planned[start:start + size]
+        for example, image in zip(block, images[start:start + size]):
+            example["image"] = image
+        blocks.append(pickle.dumps(block, protocol=pickle.HIGHEST_PROTOCOL))
+    return blocks
 
 
 def _unpack(block: bytes) -> list:

@@ -1,7 +1,6 @@
 """From a split plan to the examples the loading script yields."""
 
 import io
-from typing import Callable
 
 import datasets
 import numpy as np
@@ -42,26 +41,40 @@ def features_for(config) -> datasets.Features:
     return features
 
 
-def image_column(plan, upstream, pool=None) -> Callable[[], list]:
-    """The image of each of `plan`'s examples, in order, as a call that returns them: their
-    pixels, or with `pool` (a thread pool) their PNG bytes, encoded in the pool meanwhile.
+class ImageColumn:
+    """The image of each of a plan's examples, in order, read by slices: its pixels, or with
+    `pool` (a thread pool) its PNG bytes, encoded in the pool meanwhile, _CHUNK images a task.
 
     Un-noised images are encoded while the builder checks the wavs and plans (Pillow's encoder
-    releases the GIL), not while `datasets` writes. Only the selected images are copied, once.
+    releases the GIL), not while `datasets` writes; a slice waits only for the chunks it
+    covers. Only the selected images are copied, once.
     """
-    pixels = np.ascontiguousarray(upstream.image_frame(plan.split).images[plan.image_rows])
-    if pool is None:
-        return lambda: list(pixels)
-    chunks = [pool.submit(lambda part: [png_bytes(image) for image in part], pixels[start:start + 256])
-              for start in range(0, len(pixels), 256)]
-    return lambda: [png for chunk in chunks for png in chunk.result()]
+
+    def __init__(self, plan, upstream, pool=None):
+        self.pixels = np.ascontiguousarray(upstream.image_frame(plan.split).images[plan.image_rows])
+        self.chunks = None if pool is None else [pool.submit(_png_chunk, self.pixels[start:start + _CHUNK])
+                                                 for start in range(0, len(self.pixels), _CHUNK)]
+
+    def __getitem__(self, rows: slice) -> list:
+        if self.chunks is None:
+            return list(self.pixels[rows])
+        first = rows.start // _CHUNK
+        encoded = [png for chunk in self.chunks[first:-(-rows.stop // _CHUNK)] for png in chunk.result()]
+        return encoded[rows.start - first * _CHUNK:rows.stop - first * _CHUNK]
 
 
-def plan_examples(plan, upstream, images: list, audio_files: list, config) -> list:
-    """One dict per example of `plan`, with its image (`image_column`: pixels or PNG bytes),
-    text and audio file to read.
+_CHUNK = 256
 
-    Only the selected images travel in the list (3 KiB each), so `num_proc` workers
+
+def _png_chunk(images: np.ndarray) -> list:
+    return [png_bytes(image) for image in images]
+
+
+def plan_examples(plan, upstream, audio_files: list, config) -> list:
+    """One dict per example of `plan`, with its text and audio file to read; its image is set
+    block by block from an `ImageColumn` when the builder packs the blocks.
+
+    Only the selected images travel with the examples (3 KiB each), so `num_proc` workers
     receive their shard without the whole frames.
     """
     sources = upstream.image_frame(plan.split).sources[plan.image_rows]
@@ -71,7 +84,7 @@ def plan_examples(plan, upstream, images: list, audio_files: list, config) -> li
         {
             "key": str(plan.keys[i]),
             "label": int(plan.labels[i]),
-            "image": images[i],
+            "image": None,
             "image_source": str(sources[i]),
             "image_index": int(plan.image_rows[i]),
             "audio_path": str(audio_paths[i]),

@@ -103,3 +103,21 @@ def test_mirror_bases(tmp_path):
     assert sources.source_bases(upstream, str(tmp_path))["cifar"] == str(tmp_path / "cifar") + os.sep
     with pytest.raises(ValueError, match="neither an existing folder nor an http"):
         sources.source_bases(upstream, str(tmp_path / "missing"))
+
+
+def test_an_image_column_slices_pixels_or_pngs_across_chunks():
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from luma_noise import examples
+
+    images = np.stack([np.full((32, 32, 3), i % 251, np.uint8) for i in range(700)])
+    rows = np.arange(699, -1, -1)  # every row, reversed
+    plan = SimpleNamespace(split="train", image_rows=rows)
+    upstream = SimpleNamespace(image_frame=lambda split: SimpleNamespace(images=images))
+    pixels = examples.ImageColumn(plan, upstream)
+    assert [int(image[0, 0, 0]) for image in pixels[250:600]] == [int(r) % 251 for r in rows[250:600]]
+    with ThreadPoolExecutor(2) as pool:
+        pngs = examples.ImageColumn(plan, upstream, pool)
+        assert pngs[250:600] == [examples.png_bytes(images[r]) for r in rows[250:600]]  # chunks 0-2 of 256
+        assert pngs[600:800] == [examples.png_bytes(images[r]) for r in rows[600:]]

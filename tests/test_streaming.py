@@ -18,13 +18,17 @@ def _ids(examples):
 
 
 def test_blocks_are_few_consecutive_and_cover_the_split():
-    real = list(range(21_000))
-    blocks = [builder._unpack(b) for b in builder._blocks(real)]
+    def planned(n):
+        return [{"key": i, "image": None} for i in range(n)]
+
+    images = [f"png {i}" for i in range(21_000)]  # an ImageColumn's slices
+    packed = builder._blocks(planned(21_000), images)
+    assert all(isinstance(b, bytes) for b in packed)  # packed: num_proc hands them over as one copy
+    blocks = [builder._unpack(b) for b in packed]
     assert len(blocks) == 83 and {len(b) for b in blocks[:-1]} == {256}
-    assert [x for b in blocks for x in b] == real
-    assert all(isinstance(b, bytes) for b in builder._blocks(real))  # packed: num_proc hands them over as one copy
-    assert len(builder._blocks(list(range(84)))) == builder._MIN_SHARDS
-    assert builder._blocks([]) == []
+    assert [x for b in blocks for x in b] == [{"key": i, "image": f"png {i}"} for i in range(21_000)]
+    assert len(builder._blocks(planned(84), images)) == builder._MIN_SHARDS
+    assert builder._blocks([], images) == []
 
 
 def test_streamed_sample_noise_builds_its_noise_once_and_equals_prepared(mirror, tmp_path, monkeypatch):
