@@ -8,9 +8,9 @@ alignment, noise, sampling) is in the other `luma_noise` modules.
 
 import dataclasses
 import inspect
+import io
 import math
 import os
-import pathlib
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
@@ -424,13 +424,20 @@ def _read_audio(files: list, fetch_options) -> list:
     """The bytes of a block's wav files: local files (checked before generation), or fetched
     over http(s) when streaming, each checked whole here (the error names the file and URL)."""
     if not files or not files[0].startswith(("http://", "https://")):
-        return [pathlib.Path(path).read_bytes() for path in files]  # not `open`: `datasets` patches it here
+        return [_read_file(path) for path in files]
     contents = download.fetch_bytes(files, fetch_options)
     bad = [(url, problem) for url, data in zip(files, contents) if (problem := wav_check.bytes_problem(data))]
     if bad:
         raise download.UnreadableFileError(_bad_wavs_message(
             [download.UnreadableFileError(f"{url} cannot be read ({problem})") for url, problem in bad]))
     return contents
+
+
+def _read_file(path: str) -> bytes:
+    """A file's bytes in one unbuffered read (half the time of `Path.read_bytes` for a small wav);
+    `io.open`, as `datasets` replaces this module's `open` with its streaming one."""
+    with io.open(path, "rb", buffering=0) as f:
+        return f.readall()
 
 
 def _bad_wavs_message(errors: list) -> str:
