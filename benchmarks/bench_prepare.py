@@ -15,7 +15,7 @@ splits, wall clock of download_and_prepare) and the peak resident memory of this
 Then, in the same run, the floor: the examples the builder planned (its own
 `_split_generators`, not timed) written with nothing else: each image PNG-encoded as the
 builder does (`examples.png_bytes`; the builder plans un-noised images already encoded, so they
-are decoded back to pixels first, untimed), each wav file's bytes read, the records written to an
+are decoded back to pixels first, untimed), each wav file's bytes read as the builder reads them, the records written to an
 Arrow stream file per split with the config's schema, 256 rows per batch as the builder's
 writer does, in one process. The ratio prepare / floor is what the builder adds on top
 (reading and planning the upstream, `datasets`' encoding and bookkeeping); for noised
@@ -120,6 +120,7 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
     """(wall, CPU) seconds to PNG-encode, read the wavs of and write to Arrow every planned example."""
     import pyarrow as pa
 
+    from luma_noise.builder import _read_file as read_file  # the builder's own read
     from luma_noise.examples import png_bytes
 
     schema = features.arrow_schema
@@ -131,11 +132,7 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
                 batch = examples[first:first + _BATCH]
                 columns = {name: [ex[name] for ex in batch] for name in schema.names if name not in ("image", "audio")}
                 columns["image"] = [{"bytes": png_bytes(ex["image"]), "path": None} for ex in batch]
-                audio = []
-                for ex in batch:
-                    with open(ex["audio_file"], "rb") as f:
-                        audio.append({"bytes": f.read(), "path": None})
-                columns["audio"] = audio
+                columns["audio"] = [{"bytes": read_file(ex["audio_file"]), "path": None} for ex in batch]
                 writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=schema))
     return time.perf_counter() - start, _cpu_seconds() - cpu
 
