@@ -55,7 +55,7 @@ class ImageColumn:
         self.chunks = None if pool is None else [pool.submit(_png_chunk, self.pixels[start:start + _CHUNK])
                                                  for start in range(0, len(self.pixels), _CHUNK)]
 
-    def __getitem__(self, rows: slice) -> list:
+    def __getitem__(self, rows: slice) -> list:  # rows: start and stop given, as `_blocks` slices
         if self.chunks is None:
             return list(self.pixels[rows])
         first = rows.start // _CHUNK
