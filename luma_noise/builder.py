@@ -397,8 +397,8 @@ def _blocks(planned: list, images) -> list:
     blocks = []
     for start in range(0, len(planned), size):
         block = planned[start:start + size]
-        for example, image in zip(block, images[start:start + size]):
-            example["image"] = image
+        for example, pixels_or_png in zip(block, images[start:start + size]):
+            example["image"] = pixels_or_png
         blocks.append(pickle.dumps(block, protocol=pickle.HIGHEST_PROTOCOL))
     return blocks
 
