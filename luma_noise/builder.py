@@ -109,7 +109,8 @@ class LumaConfig(datasets.BuilderConfig):
         image_severity: 1..5 (ImageNet-C tables of `imagecorruptions`).
         audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
         text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
-        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults.
+        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults; None keeps
+            them. Names and parameter names are checked even when text noise is off.
 
     Diversity, label noise, conflict:
         image_compactness, audio_compactness, text_compactness: compactness k >= 0 of the
