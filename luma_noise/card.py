@@ -95,14 +95,13 @@ def _config_rows() -> list:
     rows = []
     for name, fields in NAMED_CONFIGS.items():
         family = re.fullmatch(r"(.+)_(\d+(?:\.\d+)?)", name)
-        if family and len(fields) == 1 and str(next(iter(fields.values()))) == family.group(2):
-            if rows and rows[-1][1] == family.group(1):
-                rows[-1][0].append(name)
-                rows[-1][2][next(iter(fields))].append(fields[next(iter(fields))])
-                continue
-            rows.append(([name], family.group(1), {k: [v] for k, v in fields.items()}))
+        key = family.group(1) if family and [str(v) for v in fields.values()] == [family.group(2)] else name
+        if key != name and rows and rows[-1][1] == key:  # the next member of a family
+            rows[-1][0].append(name)
+            for field, value in fields.items():
+                rows[-1][2][field].append(value)
         else:
-            rows.append(([name], name, {k: [v] for k, v in fields.items()}))
+            rows.append(([name], key, {field: [value] for field, value in fields.items()}))
     return rows
 
 
@@ -115,6 +114,8 @@ def configs_table() -> str:
     lines = ["| config | what it changes | fields it sets |", "|---|---|---|"]
     for names, key, fields in _config_rows():
         values = ", ".join(f"`{f}` = {_values(vs)}" for f, vs in fields.items()) or "none (the defaults)"
+        if key not in CONFIG_SUMMARIES:
+            raise ValueError(f"named config {key!r} has no summary: add one to luma_noise.card.CONFIG_SUMMARIES")
         lines.append(f"| {_names(names)} | {CONFIG_SUMMARIES[key]} | {values} |")
     return "\n".join(lines)
 

@@ -67,3 +67,15 @@ def test_ci_runs_exactly_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert setup in ci and test in ci
     assert ci.index(setup) < ci.index(test)
+
+
+def test_a_new_named_config_needs_a_summary_for_the_card(monkeypatch):
+    import pytest
+
+    from luma_noise import options
+
+    monkeypatch.setitem(options.NAMED_CONFIGS, "label_noise_0.6", {"label_noise": 0.6})  # joins its family's row
+    assert "| `label_noise_0.1` … `label_noise_0.6` |" in card.configs_table()
+    monkeypatch.setitem(options.NAMED_CONFIGS, "very_noisy", {"image_noise_ratio": 1.0})
+    with pytest.raises(ValueError, match="'very_noisy' has no summary"):
+        card.configs_table()
