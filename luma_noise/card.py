@@ -92,17 +92,15 @@ def _config_rows() -> list:
     that set one field to `<value>` folded into one row."""
     from .options import NAMED_CONFIGS
 
-    rows = []
+    rows = {}  # summary key -> (names, {field: [values]})
     for name, fields in NAMED_CONFIGS.items():
         family = re.fullmatch(r"(.+)_(\d+(?:\.\d+)?)", name)
         key = family.group(1) if family and [str(v) for v in fields.values()] == [family.group(2)] else name
-        if key != name and rows and rows[-1][1] == key:  # the next member of a family
-            rows[-1][0].append(name)
-            for field, value in fields.items():
-                rows[-1][2][field].append(value)
-        else:
-            rows.append(([name], key, {field: [value] for field, value in fields.items()}))
-    return rows
+        names, values = rows.setdefault(key, ([], {field: [] for field in fields}))
+        names.append(name)
+        for field, value in fields.items():
+            values[field].append(value)
+    return [(names, key, values) for key, (names, values) in rows.items()]
 
 
 def _names(names: list) -> str:
