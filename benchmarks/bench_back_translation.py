@@ -1,9 +1,9 @@
 """Back-translation candidates side by side, per text, on this machine (`TextNoise(["BackTranslationNoise"])`).
 
-    python benchmarks/bench_back_translation.py --threads 1 --rounds 2 --texts 16   # README's table
+    python benchmarks/bench_back_translation.py --threads 1 --rounds 2 --texts 16   # docs/performance.md's table
     python benchmarks/bench_back_translation.py --only 5 --texts 64                # the default alone
 
-Several minutes per round (the wmt19 candidate takes most of it); 14 min in all for the README's
+Several minutes per round (the wmt19 candidate takes most of it); 14 min in all for docs/performance.md's
 run on a heavily shared machine.
 
 The real checkpoints cannot be downloaded here, so randomly initialised models of the real

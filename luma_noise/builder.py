@@ -103,12 +103,14 @@ class LumaConfig(datasets.BuilderConfig):
 
     Sample noise, per modality m in image, audio, text:
         m_noise_ratio: fraction of examples noised, in [0, 1]; 0 turns the modality's noise off.
-        m_noise_train, m_noise_test: noise the train split; the test and ood splits.
+        m_noise_train: noise the modality in the train split.
+        m_noise_test: noise the modality in the test and ood splits.
         image_corruptions: names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example.
         image_severity: 1..5 (ImageNet-C tables of `imagecorruptions`).
         audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
         text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
-        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults.
+        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults; None keeps
+            them. Names and parameter names are checked even when text noise is off.
 
     Diversity, label noise, conflict:
         image_compactness, audio_compactness, text_compactness: compactness k >= 0 of the
@@ -119,6 +121,7 @@ class LumaConfig(datasets.BuilderConfig):
             to the class whose `label_noise_neighbours` nearest samples are closest.
         label_noise_modality: "all" (distances averaged over the three modalities'
             normalised features) or one modality.
+        label_noise_neighbours: nearest samples per class averaged to find the closest class.
         conflict_ratio: fraction in [0, 1] of each test class whose examples get one
             modality replaced by the same-position sample of the next class.
         image_feature_model, audio_feature_model, text_feature_model: `transformers` model

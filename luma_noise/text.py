@@ -33,7 +33,7 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
   CPU per LUMA passage (8.6 s wall on 2 torch threads: 6-17 h for the ~7,265 texts of the default
   sample_noise on 2 cores); opus-mt's Marian models (~74M parameters each), converted once to
   CTranslate2 and run in int8 with greedy search, take 0.48 s of CPU, two texts at a time on 2
-  cores (~30 min; benchmarks/bench_back_translation.py, README "Performance"). Smaller models,
+  cores (~30 min; benchmarks/bench_back_translation.py, docs/performance.md). Smaller models,
   8-bit weights and greedy decoding give blander, more literal paraphrases than the reference's.
   The reference is one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
   A text's logits differ slightly between being translated alone and in a padded batch (torch

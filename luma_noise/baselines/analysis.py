@@ -1,4 +1,4 @@
-"""Measures from per-example predictions (`predictions/*.npz`, see the README's contract).
+"""Measures from per-example predictions (`predictions/*.npz`, the contract in docs/benchmark.md).
 
 Reliability bins, selective prediction (risk against coverage and its area, AURC), split
 conformal coverage and set size, and the conflict analysis. AURC and the bins are a few numpy

@@ -1,6 +1,6 @@
 """Run folders: reading `results.json` files and naming the variant each run measured.
 
-A run folder holds `results.json` (the contract in the README, "Reproducing the paper") and,
+A run folder holds `results.json` (the contract in docs/benchmark.md) and,
 optionally, `predictions/<method>-<modality>-seed<seed>.npz`. A *variant* is the config name
 plus every field that changes the data: `sample_noise` with only some modalities noised is
 `sample_noise:image` (or `sample_noise:image+audio`), any other field is appended as
