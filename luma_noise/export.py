@@ -163,11 +163,19 @@ def _settle(work: Path, out_dir: Path) -> None:
 
 def recover(out_dir) -> None:
     """Settle the work folders of exports into `out_dir` whose process is gone (killed): restore
-    the old config they had moved aside if nothing took its place, delete the rest."""
+    the old config they had moved aside if nothing took its place, delete the rest. Also delete
+    the staging folders `.<name>-XXXXXXXX/` that luma_noise 0.2.0 and earlier left when killed."""
     for work in sorted(Path(out_dir).glob(WORK_PREFIX + "*")):
         if work.is_dir() and not work.is_symlink() and not _owner_alive(work.name):
             _settle(work, Path(out_dir))
             print(f"luma export: removed {work.name}, left by an interrupted export", file=sys.stderr)
+    for folder in sorted(Path(out_dir).glob(".*-????????")):
+        name = folder.name[1:-9]
+        if (_NAME.fullmatch(name) and folder.is_dir() and not folder.is_symlink()
+                and all(f.name == PROVENANCE or re.fullmatch(r"\w+-\d{5}-of-\d{5}\.parquet", f.name) for f in folder.iterdir())
+                and (_provenance_of(folder) or {}).get("name") == name):
+            shutil.rmtree(folder)
+            print(f"luma export: removed {folder.name}, left by an interrupted export of an earlier version", file=sys.stderr)
 
 
 def check_export(out_dir, name, force: bool = False) -> list:
@@ -278,7 +286,7 @@ def _write_card(out_dir: Path, name: str, dataset_dict, shards: dict, staged: Pa
     MetadataConfigs({name: {"data_files": data_files}}).to_dataset_card_data(card_data)
     if "license" not in card_data.to_dict():
         card_data.license = "cc-by-sa-4.0"
-    folders = {config: out_dir / config for config in _header_configs(card_data)}
+    folders = {config: out_dir / config for config in _header_configs(card_data) if _NAME.fullmatch(config)}
     folders[name] = staged
     dest.write_text(f"---\n{card_data.to_yaml()}\n---\n{card_body(folders)}", encoding="utf-8")
 

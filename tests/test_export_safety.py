@@ -6,6 +6,7 @@ SIGKILLs itself at chosen points of the replacement and the next export must res
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,5 +182,22 @@ def test_a_live_exports_work_folder_is_left_alone(mirror, cache, tmp_path):
     status, _, stderr = _export(mirror, cache, out)
     assert status == 0, stderr
     assert (live / "config" / "luma_variant.json").exists()
+    body = (out / "README.md").read_text().split("---\n", 2)[2]
+    assert body.count("## clean") == 1
+
+
+def test_staging_folders_left_by_earlier_versions_are_removed(mirror, cache, tmp_path):
+    """luma_noise 0.2.0 staged into `.<name>-XXXXXXXX/` and left it when killed: the card listed it twice."""
+    out = tmp_path / "out"
+    status, _, stderr = _export(mirror, cache, out)
+    assert status == 0, stderr
+    leftover = out / ".clean-k7cy8ydf"
+    shutil.copytree(out / "clean", leftover)
+    unrelated = out / ".cache-12345678"  # hidden, the same shape of name, but not a staging folder of ours
+    unrelated.mkdir()
+    (unrelated / "notes.txt").write_text("mine")
+    status, _, stderr = _export(mirror, cache, out, "--name", "other")
+    assert status == 0, stderr
+    assert not leftover.exists() and (unrelated / "notes.txt").read_text() == "mine"
     body = (out / "README.md").read_text().split("---\n", 2)[2]
     assert body.count("## clean") == 1
