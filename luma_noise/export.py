@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .safe_files import BadInput, read_json, read_text
+from .safe_files import BadInput, output_folder_problems, read_json, read_text
 
 PROVENANCE = "luma_variant.json"
 _MARKER = "<!-- luma export: generated from */luma_variant.json; edits are replaced by the next export -->"
@@ -190,12 +190,9 @@ def check_export(out_dir, name, force: bool = False) -> list:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         problems.append(f"--name {name!r}: expected {NAME_RULE}")
     out = Path(out_dir)
-    if not os.path.lexists(out):
-        return problems
+    problems += output_folder_problems(out)
     if not out.is_dir():
-        return problems + [f"--output-dir {out}: not a folder"]
-    if not os.access(out, os.W_OK | os.X_OK):
-        problems.append(f"--output-dir {out}: not writable")
+        return problems
     if not problems:
         problems += _check_target(out / name, name)
     return problems + _check_readme(out / "README.md", force)

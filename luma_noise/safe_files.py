@@ -112,6 +112,21 @@ def confined(root, relative, entry: str) -> Path:
     return target
 
 
+def output_folder_problems(path, option: str = "--output-dir") -> list:
+    """Why `path` cannot be used as an output folder (a file, or no writable folder to create it in)."""
+    path = Path(path)
+    if os.path.lexists(path):
+        if not path.is_dir():
+            return [f"{option} {path}: not a folder"]
+        return [] if os.access(path, os.W_OK | os.X_OK) else [f"{option} {path}: not writable"]
+    parent = path.absolute().parent
+    while not os.path.lexists(parent):
+        parent = parent.parent
+    if not parent.is_dir():
+        return [f"{option} {path}: cannot be created, {parent} is not a folder"]
+    return [] if os.access(parent, os.W_OK | os.X_OK) else [f"{option} {path}: cannot be created in {parent} (not writable)"]
+
+
 class Budget:
     """Bytes still allowed to be loaded by one command (`MAX_NPZ_TOTAL_BYTES` by default)."""
 

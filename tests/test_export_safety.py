@@ -84,10 +84,11 @@ def test_a_target_that_is_not_an_earlier_export_is_refused(mirror, cache, tmp_pa
     assert not (tmp_path / "cache").exists()
 
 
-def test_an_output_folder_that_is_a_file_is_refused_before_any_work(mirror, tmp_path):
-    (tmp_path / "out").write_text("not a folder")
-    status, _, stderr = _export(mirror, tmp_path / "cache", tmp_path / "out")
-    assert status == 2 and "--output-dir" in stderr and "not a folder" in stderr
+@pytest.mark.parametrize("out", ["file", "file/out"])
+def test_an_output_folder_that_is_or_is_under_a_file_is_refused_before_any_work(mirror, tmp_path, out):
+    (tmp_path / "file").write_text("not a folder")
+    status, _, stderr = _export(mirror, tmp_path / "cache", tmp_path / out)
+    assert status == 2 and f"--output-dir {tmp_path / out}" in stderr and "not a folder" in stderr
     assert not (tmp_path / "cache").exists()
 
 

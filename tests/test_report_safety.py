@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from luma_noise.baselines import report
-from test_baselines_report import _predictions, _run
+from test_baselines_report import _run
 
 MODEL = {("mcd", "image"): (0.8, 1.0, 0.5, 0.6)}
 
@@ -251,3 +251,9 @@ def test_names_go_escaped_into_the_markdown_and_neutralised_into_the_csv(tmp_pat
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert {"'=HYPERLINK(\"x\")", "'@SUM(A1)", HOSTILE} <= set(table.method)
     assert not table.method.str.match(r"[=+\-@]").any()
+
+
+def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path):
+    _run(tmp_path, "run", "clean", 42, MODEL)
+    (tmp_path / "file").write_text("not a folder")
+    _refused([tmp_path / "run"], tmp_path / "file" / "out", f"--output-dir {tmp_path / 'file' / 'out'}", "not a folder")

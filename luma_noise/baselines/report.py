@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import analysis, plots
 from .paper import PAPER_VARIANTS
-from ..safe_files import BadInput, Budget
+from ..safe_files import BadInput, Budget, output_folder_problems
 from .runs import label_noise_of, read_runs
 from .summary import METHOD_ORDER, model_order, per_seed, summarise, variant_order, with_paper
 
@@ -70,8 +70,7 @@ def write_report(paths, output_dir) -> dict:
     runs, problems = read_runs(paths)
     preds, missing, bad = _read_predictions(runs) if not runs.empty else ({}, [], [])
     problems += bad
-    if out.exists() and not out.is_dir():
-        problems.append(f"--output-dir {out}: not a folder")
+    problems += output_folder_problems(out)
     if problems:
         raise BadInput(problems, "bad run folders")
     out.mkdir(parents=True, exist_ok=True)
