@@ -171,7 +171,7 @@ def recover(out_dir) -> None:
             print(f"luma export: removed {work.name}, left by an interrupted export", file=sys.stderr)
     for folder in sorted(Path(out_dir).glob(".*-????????")):
         name = folder.name[1:-9]
-        if (_NAME.fullmatch(name) and folder.is_dir() and not folder.is_symlink()
+        if (not folder.name.startswith(WORK_PREFIX) and _NAME.fullmatch(name) and folder.is_dir() and not folder.is_symlink()
                 and all(f.name == PROVENANCE or re.fullmatch(r"\w+-\d{5}-of-\d{5}\.parquet", f.name) for f in folder.iterdir())
                 and (_provenance_of(folder) or {}).get("name") == name):
             shutil.rmtree(folder)
