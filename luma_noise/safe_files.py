@@ -105,8 +105,11 @@ def confined(root, relative, entry: str) -> Path:
     "runs/a/results.json: results[0].predictions")."""
     if not isinstance(relative, str) or not relative:
         raise BadInput(f"{entry}: expected a path relative to {root}, got {relative!r}")
-    base = Path(root).resolve()
-    target = (base / relative).resolve()
+    try:
+        base = Path(root).resolve()
+        target = (base / relative).resolve()
+    except (ValueError, OSError, RuntimeError) as err:  # a NUL byte, a symlink loop
+        raise BadInput(f"{entry}: {relative!r} is not a usable path ({err})") from None
     if Path(relative).is_absolute() or not target.is_relative_to(base):
         raise BadInput(f"{entry}: {relative!r} points outside {root}; only files inside it are read")
     return target

@@ -193,6 +193,7 @@ MALFORMED = {  # what is broken -> (change, fragments the message must hold besi
     "method with a newline": (_set("method", "a\nb"), ["results[0].method", "control"]),
     "optional metric text": (_set("ece", "low"), ["results[0].ece", "expected a number"]),
     "predictions a number": (_set("predictions", 7), ["results[0].predictions"]),
+    "predictions with a NUL byte": (_set("predictions", "predictions/a\x00.npz"), ["results[0].predictions", "not a usable path"]),
     "not UTF-8": (_not_utf8, ["not UTF-8"]),
     "1-D test_probs": (_array("test_probs", lambda a: a["test_probs"][:, 0]), ["test_probs", "2-D"]),
     "NaN probability": (_array("test_probs", lambda a: np.where(np.eye(300, 42, dtype=bool), np.nan, a["test_probs"])),
