@@ -2,7 +2,7 @@
 
     luma configs                                   named configs, every field with default and accepted values
     luma prepare CONFIG [--set FIELD=VALUE ...] [--mirror M] [--num-proc N] [--cache-dir D]
-    luma export CONFIG [--set ...] --output-dir OUT [--name NAME] [--push-to-hub USER/REPO]
+    luma export CONFIG [--set ...] --output-dir OUT [--name NAME] [--force] [--push-to-hub USER/REPO]
     luma baselines train|sweep|report ...          the baselines' commands (python -m luma_noise.baselines)
 
 Exit status 0 on success, 1 when the work failed, 2 for a bad command line or config field.
@@ -80,7 +80,10 @@ def build_parser(baselines: bool = False) -> argparse.ArgumentParser:
                               "cache the draw filled (auto), or skip it")
     export = commands.choices["export"]
     export.add_argument("--output-dir", required=True, help="export folder; holds one subfolder per config")
-    export.add_argument("--name", help="exported config name (default: CONFIG, plus -<hash> of the --set fields)")
+    export.add_argument("--name", help="exported config name (default: CONFIG, plus -<hash> of the --set fields); "
+                        "one folder name: an existing OUT/NAME is replaced only if it is an earlier luma export of NAME")
+    export.add_argument("--force", action="store_true", help="replace the text of an OUT/README.md that luma export "
+                        "did not write (its YAML header is kept and extended); without it such a README is refused")
     export.add_argument("--max-shard-size", default=None, help="largest Parquet shard (default: datasets' 500MB)")
     export.add_argument("--push-to-hub", metavar="USER/REPO", help="also upload through datasets' push_to_hub")
     export.add_argument("--token", help="Hub token for --push-to-hub (default: the saved login)")
@@ -139,6 +142,7 @@ def _configs() -> int:
 
 
 def _variant_command(args) -> int:
+    from .safe_files import BadInput
     from .variant import Variant
 
     fields = dict(args.fields)
@@ -146,8 +150,15 @@ def _variant_command(args) -> int:
         fields["mirror"] = args.mirror
     variant = Variant(args.config, fields)
     problems = variant.errors()  # every bad field, before any download
+    problems = ["bad config:", *problems] if problems else []
+    if args.command == "export":  # a name, folder or README not ours to replace, before any build
+        from .export import check_export
+
+        name = args.name if args.name is not None or problems else variant.export_name()
+        refused = check_export(args.output_dir, name, args.force) if name is not None else []
+        problems += ["cannot export:", *refused] if refused else []
     if problems:
-        return _fail("\n  ".join(["bad config:", *problems]), USAGE_ERROR)
+        return _fail("\n  ".join(problems).replace("\n  cannot export:", "\ncannot export:"), USAGE_ERROR)
     if args.num_proc is not None and args.num_proc < 1:
         return _fail(f"--num-proc={args.num_proc}: expected an integer >= 1", USAGE_ERROR)
     if args.command == "export" and args.push_to_hub and args.push_to_hub.count("/") != 1:
@@ -156,6 +167,8 @@ def _variant_command(args) -> int:
         built, resolved = _prepare(args, variant)
         if args.command == "export":
             _export(args, variant, built, resolved)
+    except BadInput as err:  # refused input found while exporting (e.g. a folder changed since the check)
+        return _fail(str(err), USAGE_ERROR)
     except (ValueError, FileNotFoundError, OSError, ImportError) as err:  # named, without a traceback
         return _fail(f"{type(err).__name__}: {err}")
     return 0
@@ -189,7 +202,7 @@ def _export(args, variant, built, resolved) -> None:
 
     name = args.name or variant.export_name()
     record = provenance(variant, name, resolved, {split: len(ds) for split, ds in built.items()})
-    shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size)
+    shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size, force=args.force)
     count = sum(len(files) for files in shards.values())
     print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/; "
           f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")

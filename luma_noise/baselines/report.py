@@ -7,8 +7,18 @@ per-modality sample noise).
 Writes OUT/report.md, OUT/results.csv (every per-seed number in long form), OUT/figure10.png
 and, per variant with predictions, OUT/reliability-<variant>.png, OUT/epistemic-<variant>.png
 and OUT/selective-<variant>.png (one panel per model).
+
+The run folders may be shared, so nothing read is trusted: every results.json and predictions
+file is read and checked (`runs.read_runs`, `analysis.check_predictions`, `safe_files`) before
+anything is written, and every problem is listed at once (exit status 2). Names taken from the
+files (methods, variants) are escaped in report.md (HTML entities and Markdown backslashes, code
+spans fenced longer than any backticks inside) and in the figure titles (matplotlib's `$`); in
+results.csv a text cell starting with =, +, -, @, tab or carriage return gets a leading
+apostrophe, so that a spreadsheet shows it as text instead of evaluating it as a formula.
 """
 
+import html
+import os
 import re
 import sys
 from collections import defaultdict
@@ -19,9 +29,11 @@ import pandas as pd
 
 from . import analysis, plots
 from .paper import PAPER_VARIANTS
-from .runs import label_noise_of, load_runs
+from ..safe_files import BadInput, Budget, output_folder_problems
+from .runs import label_noise_of, read_runs
 from .summary import METHOD_ORDER, model_order, per_seed, summarise, variant_order, with_paper
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets evaluate (OWASP's CSV injection list)
 FORMATS = {  # measure -> how a value prints: (scale, decimals, signed, unit)
     "accuracy": (1, 3, False, ""), "aleatoric": (1, 3, False, ""), "epistemic": (1, 3, False, ""),
     "ood_auroc": (1, 3, False, ""), "accuracy_change": (1, 3, True, ""),
@@ -51,15 +63,22 @@ def run(args) -> int:
 
 
 def write_report(paths, output_dir) -> dict:
-    """Read the runs under `paths`, write every output into `output_dir`; returns what was written."""
+    """Read the runs under `paths`, write every output into `output_dir`; returns what was written.
+
+    Raises BadInput (a ValueError) listing every problem of every input before writing anything."""
     out = Path(output_dir)
+    runs, problems = read_runs(paths)
+    preds, missing, bad = _read_predictions(runs) if not runs.empty else ({}, [], [])
+    problems += bad
+    problems += output_folder_problems(out)
+    if problems:
+        raise BadInput(problems, "bad run folders")
     out.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(paths)
-    example_rows, figure_data, missing = _per_example(runs)
+    example_rows, figure_data = _per_example(runs, preds)
     long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"])],
                      ignore_index=True)
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
-    long.to_csv(out / "results.csv", index=False)
+    _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
     files = ["report.md", "results.csv"]
     if _figure10(long, out / "figure10.png"):
@@ -69,20 +88,61 @@ def write_report(paths, output_dir) -> dict:
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
-def _per_example(runs) -> tuple:
-    """Measures from every predictions file, and the pooled arrays the per-model figures need."""
-    rows, figure_data, missing = [], defaultdict(lambda: defaultdict(list)), []
-    for run in runs.itertuples(index=False):
-        if not isinstance(run.predictions, str) or not Path(run.predictions).is_file():
+def _read_predictions(runs) -> tuple:
+    """({row index: arrays}, missing models, problems): every predictions file read and checked,
+    within one `Budget` of memory. A file that does not exist is listed as missing, not refused."""
+    preds, missing, problems, budget = {}, [], [], Budget()
+    for index, run in zip(runs.index, runs.itertuples(index=False)):
+        if not isinstance(run.predictions, str) or not os.path.lexists(run.predictions):
             missing.append(f"{run.variant} {run.method}-{run.modality}-seed{run.seed}")
             continue
-        pred = analysis.load_predictions(run.predictions)
+        try:
+            pred = analysis.load_predictions(run.predictions, budget)
+        except BadInput as err:
+            problems += err.problems
+            continue
+        found = analysis.check_predictions(pred)
+        problems += [f"{run.predictions}: {problem}" for problem in found]
+        if not found:
+            preds[index] = pred
+    return preds, missing, problems
+
+
+def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell that a spreadsheet would read as a formula prefixed with an apostrophe."""
+    def safe(value):
+        return "'" + value if isinstance(value, str) and value[:1] in FORMULA_STARTS else value
+    return frame.assign(**{c: frame[c].map(safe) for c in frame.columns if frame[c].dtype == object})
+
+
+def _md(text: str) -> str:
+    """Plain text for Markdown: HTML entities for <, > and &, backslashes before Markdown's punctuation
+    (and `$`, which starts math on GitHub)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
+    return html.escape(re.sub(r"([\\`*_{}\[\]()#+!|~$])", r"\\\1", text), quote=False)
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span, fenced by more backticks than any run inside it (CommonMark)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
+    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or fence != "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _per_example(runs, preds) -> tuple:
+    """Measures from every predictions file, and the pooled arrays the per-model figures need."""
+    rows, figure_data = [], defaultdict(lambda: defaultdict(list))
+    for index, run in zip(runs.index, runs.itertuples(index=False)):
+        if index not in preds:
+            continue
+        pred = preds[index]
         for measure, value in analysis.measures(pred).items():
             rows.append({"variant": run.variant, "method": run.method, "modality": run.modality,
                          "seed": run.seed, "measure": measure, "value": value})
         pooled = figure_data[run.variant][(run.method, run.modality)]
         pooled.append(pred)
-    return rows, figure_data, missing
+    return rows, figure_data
 
 
 def _cat(preds, key):
@@ -104,7 +164,7 @@ def _model_figures(figure_data, out: Path) -> list:
         models = model_order(figure_data[variant])
         reliability, epistemic, selective = [], [], []
         for model in models:
-            preds, title = figure_data[variant][model], _label(*model)
+            preds, title = figure_data[variant][model], _label(*model).replace("$", r"\$")
             probs, labels = _cat(preds, "test_probs"), _cat(preds, "test_labels")
             if probs is None or labels is None:
                 continue
@@ -133,7 +193,8 @@ def _figure10(long, path) -> bool:
     for (variant, method, modality, measure), group in rows.groupby(["variant", "method", "modality", "measure"]):
         proportion = label_noise_of(variant, {})
         if proportion is not None:
-            points[(method, modality)][measure].append((proportion, group.value.to_numpy()))
+            # the method names a panel title: a `$` would start matplotlib's mathtext
+            points[(method.replace("$", r"\$"), modality)][measure].append((proportion, group.value.to_numpy()))
     if not points:
         return False
     for series in points.values():
@@ -172,6 +233,7 @@ def _table(summary, columns) -> list:
                   for _, m, v in columns]
     header = ["model", "seeds"]
     for (title, _, _), paper in zip(columns, with_paper):
+        title = re.sub(r"(?<!\\)\|", r"\\|", title)  # a | in a code span would still end the cell (GFM)
         header += [title, "paper", "Δ"] if paper else [title]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     models = model_order((k[1], k[2]) for k in index if any(k[0] == v and k[3] == m for _, m, v in columns))
@@ -185,7 +247,7 @@ def _table(summary, columns) -> list:
                 has = row is not None and not np.isnan(row["paper"])
                 cells += [_number(row["paper"], measure) if has else "—",
                           _number(row["diff"], measure, signed=True).replace(" %", " pt") if has else "—"]
-        lines.append("| " + " | ".join([_label(method, modality), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
+        lines.append("| " + " | ".join([_md(_label(method, modality)), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
     return lines + [""]
 
 
@@ -195,7 +257,7 @@ def _markdown(runs, summary, files, missing) -> str:
     seeds = runs.groupby("variant").seed.nunique()
     text = ["# LUMA baselines report", "",
             f"{len(runs)} trained models from {runs.run_dir.nunique()} run folders; variants: "
-            + ", ".join(f"`{v}` ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
+            + ", ".join(f"{_code(v)} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
             "Values are mean ± standard deviation over seeds (sample std, ddof 1; none for one seed). "
             "*paper* is the published value (LUMA paper, real data, reference code, one seed) and "
             "Δ = ours − paper (percentage points, pt, for relative changes). Changes are against `clean`, "
@@ -207,15 +269,15 @@ def _markdown(runs, summary, files, missing) -> str:
         lines = _table(summary, [("aleatoric change", "aleatoric_rel_change", variant),
                                  ("epistemic change", "epistemic_rel_change", variant)])
         if lines:
-            text += [f"Relative change under `{variant}`:", ""] + lines
+            text += [f"Relative change under {_code(variant)}:", ""] + lines
     text += ["## Table 2: OOD detection (AUROC of epistemic uncertainty, test = 0, ood = 1)", ""]
-    text += _table(summary, [(f"`{v}`", "ood_auroc", v) for v in variants])
+    text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
-    text += _table(summary, [("`clean`", "accuracy", "clean")] + [(f"`{v}`", "accuracy_change", v) for v in changed])
+    text += _table(summary, [("`clean`", "accuracy", "clean")] + [(_code(v), "accuracy_change", v) for v in changed])
     text += _beyond(summary, variants, files)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
-        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(missing) + ".", ""]
+        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(_md, missing)) + ".", ""]
     return "\n".join(text)
 
 
@@ -234,18 +296,18 @@ def _beyond(summary, variants, files) -> list:
     for variant in variants:
         figs = [f"{k}-{_slug(variant)}.png" for k in ("reliability", "epistemic", "selective")]
         if any(f in files for f in figs):
-            text += [f"Figures for `{variant}`: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
+            text += [f"Figures for {_code(variant)}: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
     if "clean" in variants and "reliability-clean.png" in files:
         text += ["![reliability, clean](reliability-clean.png)", "", "![epistemic test vs ood, clean](epistemic-clean.png)", "",
                  "![selective prediction, clean](selective-clean.png)", ""]
     text += ["### Split conformal prediction sets", "",
              f"Calibrated on each run's validation predictions (hinge score 1 − p(y), `crepes`), target coverage "
              f"{analysis.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
-    text += _table(summary, [(f"`{v}` coverage", "conformal_coverage", v) for v in variants])
-    text += _table(summary, [(f"`{v}` set size", "conformal_set_size", v) for v in variants])
+    text += _table(summary, [(f"{_code(v)} coverage", "conformal_coverage", v) for v in variants])
+    text += _table(summary, [(f"{_code(v)} set size", "conformal_set_size", v) for v in variants])
     conflict = [v for v in variants if (summary.variant.eq(v) & summary.measure.str.startswith("conflict_")).any()]
     for variant in conflict:
-        text += [f"### Conflict (`{variant}`): conflicted test examples against the others", "",
+        text += [f"### Conflict ({_code(variant)}): conflicted test examples against the others", "",
                  "Mean uncertainty of the test examples with one modality from another class, of the others, and the "
                  "AUROC of the uncertainty telling them apart (0.5: the method does not notice the conflict).", ""]
         text += _table(summary, [(f"{k} {part}", f"conflict_{k}_{part}", variant)
@@ -253,5 +315,5 @@ def _beyond(summary, variants, files) -> list:
     per_modality = [v for v in variants if v.startswith("sample_noise:")]
     if per_modality:
         text += ["### Per-modality sample noise: relative change against clean", ""]
-        text += _table(summary, [(f"`{v}` {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
+        text += _table(summary, [(f"{_code(v)} {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
     return text

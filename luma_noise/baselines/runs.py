@@ -6,20 +6,30 @@ plus every field that changes the data: `sample_noise` with only some modalities
 `sample_noise:image` (or `sample_noise:image+audio`), any other field is appended as
 `config{field=value,...}`. Fields that only say where the data or feature models come from
 (`PROVENANCE_FIELDS`) are not part of the name.
+
+Run folders may be shared: results.json is read through `luma_noise.safe_files` (a regular file,
+at most 16 MiB), every entry is checked (types, finite values in range) and a `predictions` path
+must stay inside its run folder; every problem of every file is reported at once.
 """
 
 import json
+import math
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
 from ..classes import MODALITIES
 from ..options import NAMED_CONFIGS
+from ..safe_files import BadInput, confined, read_json
 
 PROVENANCE_FIELDS = {"mirror", "luma_revision", "feature_cache_dir", "feature_revision",
                      *(f"{m}_{part}" for m in ("image", "audio", "text") for part in ("feature_model", "feature_revision"))}
 METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
 OPTIONAL_METRICS = ("ece", "nll", "brier")
+RANGES = {"accuracy": (0, 1), "ood_auroc": (0, 1), "ece": (0, 1), "nll": (0, math.inf), "brier": (0, 2),
+          "aleatoric": (-math.inf, math.inf), "epistemic": (-math.inf, math.inf)}  # metric -> accepted [low, high]
+MAX_METHOD_CHARS = 100
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
 _MISSING = object()
 
@@ -71,13 +81,16 @@ def label_noise_of(config: str, fields: dict):
 
 
 def find_results(paths) -> list:
-    """Every results.json in or under `paths` (folders or results.json files), sorted, deduplicated."""
+    """Every results.json in or under `paths` (folders or results.json files), sorted, deduplicated.
+
+    Their folders are resolved, not the files themselves: a results.json that is a link (or a FIFO,
+    or a device) is refused when it is read."""
     found, missing = set(), []
     for path in map(Path, paths):
-        if path.is_file() and path.name == "results.json":
-            found.add(path.resolve())
+        if path.name == "results.json" and (path.is_file() or path.is_symlink()):
+            found.add(path.parent.resolve() / path.name)
         elif path.is_dir():
-            found.update(p.resolve() for p in path.rglob("results.json"))
+            found.update(p.parent.resolve() / p.name for p in path.rglob("results.json"))
         else:
             missing.append(str(path))
     if missing:
@@ -92,31 +105,75 @@ def _check(path: Path, data) -> list:
     if not isinstance(data, dict) or not isinstance(data.get("config"), str) or not isinstance(data.get("results"), list):
         return [f"{path}: expected an object with a string 'config' and a list 'results'"]
     problems = []
+    if not isinstance(data.get("fields") or {}, dict):
+        problems.append(f"{path}: fields: expected an object of config fields, got {_show(data['fields'])}")
     for i, row in enumerate(data["results"]):
         need = ("method", "modality", "seed", *METRICS)
         lacking = [k for k in need if not isinstance(row, dict) or k not in row]
         if lacking:
             problems.append(f"{path}: results[{i}] lacks {', '.join(lacking)}")
-        elif row["modality"] not in MODEL_MODALITIES:
-            problems.append(f"{path}: results[{i}] modality {row['modality']!r} is not one of {MODEL_MODALITIES}")
+            continue
+        problems += [f"{path}: results[{i}].{problem}" for problem in _entry_problems(row)]
     return problems
 
 
-def load_runs(paths) -> pd.DataFrame:
-    """One row per trained model of every run found under `paths`.
+def _show(value) -> str:
+    return json.dumps(value)[:80] if not isinstance(value, float) else repr(value)
 
-    Columns: run_dir, config, fields (JSON text), variant, method, modality, seed, the metrics
-    (`METRICS`, `OPTIONAL_METRICS` as NaN when absent) and predictions (absolute path or None).
-    Raises ValueError listing every malformed file and every model reported twice.
-    """
+
+def _entry_problems(row: dict) -> list:
+    """What is wrong with one entry of `results`: 'key: problem' strings."""
+    problems = []
+    method = row["method"]
+    if not isinstance(method, str) or not method.strip() or len(method) > MAX_METHOD_CHARS:
+        problems.append(f"method: expected a non-empty name of at most {MAX_METHOD_CHARS} characters, got {_show(method)}")
+    elif any(unicodedata.category(c) == "Cc" for c in method):
+        problems.append(f"method: {_show(method)} holds control characters (newline, tab, ...)")
+    if row["modality"] not in MODEL_MODALITIES:
+        problems.append(f"modality: {_show(row['modality'])} is not one of {', '.join(MODEL_MODALITIES)}")
+    if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
+        problems.append(f"seed: expected an integer, got {_show(row['seed'])}")
+    for key in METRICS + OPTIONAL_METRICS:
+        value = row.get(key)
+        if value is None and key in OPTIONAL_METRICS:
+            continue
+        low, high = RANGES[key]
+        if value is None:
+            problems.append(f"{key}: required, got null")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{key}: expected a number, got {_show(value)}")
+        elif not math.isfinite(value):
+            problems.append(f"{key}: expected a finite number, got {value}")
+        elif not low <= value <= high:
+            problems.append(f"{key}: {value} is outside [{low}, {high}]")
+    if row.get("predictions") is not None and (not isinstance(row["predictions"], str) or not row["predictions"]):
+        problems.append(f"predictions: expected a path relative to the run folder, got {_show(row['predictions'])}")
+    return problems
+
+
+def _predictions_path(path: Path, i: int, row: dict):
+    """The resolved predictions path of results[i] (None if it has none); BadInput if it leaves the run folder."""
+    if not row.get("predictions"):
+        return None
+    return str(confined(path.parent, row["predictions"], f"{path}: results[{i}].predictions"))
+
+
+def read_runs(paths) -> tuple:
+    """(frame, problems): the models of every well-formed results.json under `paths` (see
+    `load_runs`) and every problem found in the others, each naming its file and entry."""
     rows, problems = [], []
     for path in find_results(paths):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            problems.append(f"{path}: {err}")
+            data = read_json(path)
+        except BadInput as err:
+            problems += err.problems
             continue
         found = _check(path, data)
+        for i, row in enumerate(data["results"] if not found else []):
+            try:
+                row["predictions"] = _predictions_path(path, i, row)
+            except BadInput as err:
+                found += err.problems
         problems += found
         if found:
             continue
@@ -125,9 +182,9 @@ def load_runs(paths) -> pd.DataFrame:
             rows.append({
                 "run_dir": str(path.parent), "config": data["config"],
                 "fields": json.dumps(fields, sort_keys=True), "variant": variant_of(data["config"], fields),
-                "method": str(row["method"]), "modality": row["modality"], "seed": int(row["seed"]),
+                "method": row["method"], "modality": row["modality"], "seed": row["seed"],
                 **{k: float(row[k]) if row.get(k) is not None else float("nan") for k in METRICS + OPTIONAL_METRICS},
-                "predictions": str(path.parent / row["predictions"]) if row.get("predictions") else None,
+                "predictions": row["predictions"],
             })
     frame = pd.DataFrame(rows)
     if not frame.empty:
@@ -135,6 +192,18 @@ def load_runs(paths) -> pd.DataFrame:
         twice = frame[frame.duplicated(keys, keep=False)]
         for key, group in twice.groupby(keys):
             problems.append(f"{'/'.join(map(str, key))} is reported by {', '.join(sorted(set(group.run_dir)))}")
+    return frame, problems
+
+
+def load_runs(paths) -> pd.DataFrame:
+    """One row per trained model of every run found under `paths`.
+
+    Columns: run_dir, config, fields (JSON text), variant, method, modality, seed, the metrics
+    (`METRICS`, `OPTIONAL_METRICS` as NaN when absent) and predictions (resolved absolute path
+    inside the run folder, or None). Raises BadInput (a ValueError) listing every malformed
+    file and entry and every model reported twice.
+    """
+    frame, problems = read_runs(paths)
     if problems:
-        raise ValueError("bad run folders:\n  " + "\n  ".join(problems))
+        raise BadInput(problems, "bad run folders")
     return frame
