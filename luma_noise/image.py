@@ -177,8 +177,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0.0 else 10.0 * np.log10(255.0**2 / mse)
 
 
-def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, seed: int = 0) -> dict:
-    """Mean PSNR (dB) of corrupted vs clean image, per (corruption, severity).
+def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, seed: int = 0,
+                 tables: str = "imagenet-c") -> dict:
+    """Mean PSNR (dB) of corrupted vs clean image, per (corruption, severity), with `tables`.
 
     images: iterable of (H, W, 3) uint8. Image i gets the same corruption seed at every
     corruption and severity (common random numbers), so columns differ by severity only.
@@ -189,7 +190,7 @@ def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, s
     for s in severities:
         check_severity(s)
     return {
-        (name, s): float(np.mean([psnr(img, corrupt_image(img, name, s, int(k))) for img, k in zip(images, seeds)]))
+        (name, s): float(np.mean([psnr(img, corrupt_image(img, name, s, int(k), tables)) for img, k in zip(images, seeds)]))
         for name in corruptions
         for s in severities
     }
