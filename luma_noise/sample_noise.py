@@ -61,7 +61,7 @@ def describe_images(config_name: str, fields: dict) -> str:
     values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
     values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})
     images = image_settings(types.SimpleNamespace(**values))
-    splits = " and ".join(["train"] * images.train + ["test, ood"] * images.test)
+    splits = ", ".join(["train"] * images.train + ["test", "ood"] * images.test)
     if not images.ratio or not splits:
         return "clean images"
     how = "as the reference tool effectively built them" if values["reference_effective"] else "as configured"
