@@ -130,6 +130,14 @@ def test_the_variant_is_named_apart_in_exports_sweeps_and_runs(tmp_path):
         sweep.plan(tmp_path, ["clean"], [1], {"reference_effective": "yes"})
 
 
+def test_training_records_the_switch_in_its_fields(mirror, tmp_path):
+    from luma_noise.baselines.train import _load
+
+    dataset, differing = _load("clean", {"reference_effective": True}, str(mirror[0]), str(tmp_path / "cache"))
+    assert differing == {"reference_effective": True}  # results.json's `fields`, hence the run's variant name
+    assert any(noise["image"] is not None for noise in dataset["train"]["noise"])
+
+
 def _results(folder, config, fields, accuracy):
     folder.mkdir(parents=True)
     result = {"method": "mcd", "modality": "image", "seed": 1, "accuracy": accuracy, "aleatoric": 1.0,
