@@ -89,8 +89,7 @@ def test_clean_as_the_reference_ran_it_corrupts_a_tenth_of_the_images_at_cifar10
             assert record["name"] in IMAGE_CORRUPTIONS and params["severity"] == 1 and params["tables"] == "cifar10-c"
             assert np.array_equal(ex["image"], corrupt_image(ref["image"], record["name"], 1, params["seed"], "cifar10-c"))
     n = sum(map(len, clean.values()))
-    print(f"noised images per split: {noised} of {({split: len(e) for split, e in clean.items()})}")
-    assert all(noised.values()), noised  # every split, train, test and ood, is noised
+    assert noised == {"train": 7, "test": 12, "ood": 3}  # of 126, 84, 39: the seed's draws (every split noised)
     assert _binomial_ok(sum(noised.values()), n, 0.1), (noised, n)
 
 
