@@ -33,6 +33,7 @@ from .plan import Upstream
 from .plan import ood_plan
 from .plan import published_plan
 from .sample_noise import SampleNoise
+from .sample_noise import image_settings
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -106,7 +107,14 @@ class LumaConfig(datasets.BuilderConfig):
         m_noise_train: noise the modality in the train split.
         m_noise_test: noise the modality in the test and ood splits.
         image_corruptions: names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example.
-        image_severity: 1..5 (ImageNet-C tables of `imagecorruptions`).
+        image_severity: 1..5, of the tables image_severity_tables selects.
+        image_severity_tables: "imagenet-c" (ImageNet-C's tables, through `imagecorruptions`) or
+            "cifar10-c" (CIFAR-10-C's, milder on 32x32 images, as LUMA's reference tool applies them).
+        reference_effective: build the images as the reference tool effectively does, whatever
+            the image fields say: each image of every split corrupted with probability 0.1,
+            CIFAR-10-C tables, image_corruptions, and severity image_severity when
+            image_noise_ratio > 0 (sample_noise: 4), else 1 (the reference's default config).
+            Audio and text follow their fields. See docs/reference_data.md.
         audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
         text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
         text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults; None keeps
@@ -144,6 +152,8 @@ class LumaConfig(datasets.BuilderConfig):
     image_noise_test: bool = True
     image_corruptions: tuple = image.IMAGE_CORRUPTIONS
     image_severity: int = 4
+    image_severity_tables: str = "imagenet-c"
+    reference_effective: bool = False
     audio_noise_ratio: float = 0.0
     audio_noise_train: bool = True
     audio_noise_test: bool = True
@@ -228,7 +238,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         plans = self._plans(upstream, dl_manager, audio_url, feature_cache)
         pool = ThreadPoolExecutor(max_workers=2)  # un-noised images are PNG-encoded while the wavs are checked
         try:
-            images = {split: examples.ImageColumn(plan, upstream, None if config.image_noise_ratio else pool)
+            images = {split: examples.ImageColumn(plan, upstream, None if image_settings(config).ratio else pool)
                       for split, plan in plans.items()}
             audio_noised = config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test)
             esc50 = self._esc50_files(dl_manager, bases["esc50"]) if audio_noised else ()  # only when a split is noised

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .classes import CLASSES, MODALITIES
+from .sample_noise import image_settings
 
 _NOISE_RECORD = {"name": datasets.Value("string"), "params": datasets.Value("string")}
 
@@ -36,7 +37,7 @@ def features_for(config) -> datasets.Features:
         features["original_label"] = datasets.ClassLabel(names=list(CLASSES))
     if config.conflict_ratio:
         features["conflict_modality"] = datasets.Value("string")
-    if any(getattr(config, f"{m}_noise_ratio") for m in MODALITIES):
+    if image_settings(config).ratio or config.audio_noise_ratio or config.text_noise_ratio:
         features["noise"] = {m: dict(_NOISE_RECORD) for m in MODALITIES}
     return features
 

@@ -6,7 +6,9 @@
 from fresh OS entropy). `corrupt_image` therefore takes one 32-bit seed, passes it as `seed=`
 to those two and seeds `np.random` with it for the rest, restoring the caller's global state
 afterwards. The severity tables are the library's, i.e. ImageNet-C's (tuned for 224 px
-images); see `damage_table` for what they do to 32x32 images.
+images); see `damage_table` for what they do to 32x32 images. `tables="cifar10-c"` selects
+CIFAR-10-C's instead, as LUMA's reference tool applies them (`luma_noise.cifar10c`, seeded
+through a `numpy.random.Generator`, no global state).
 """
 
 import numbers
@@ -38,6 +40,8 @@ _LIBRARY_NAME = {
 }
 IMAGE_CORRUPTIONS = tuple(_LIBRARY_NAME)
 SEVERITIES = (1, 2, 3, 4, 5)
+# Severity tables: ImageNet-C's through imagecorruptions (the default), or CIFAR-10-C's (32x32 only).
+TABLES = ("imagenet-c", "cifar10-c")
 # Library functions that take their own `seed=` and ignore `np.random.seed`.
 _OWN_SEED = {"impulse_noise", "glass_blur"}
 MIN_SIDE_PX = 32  # the library refuses smaller images
@@ -61,6 +65,12 @@ def check_severity(severity) -> None:
         raise ValueError(f"severity must be an int in {list(SEVERITIES)}, got {severity!r}")
 
 
+def check_tables(tables) -> None:
+    """Raise ValueError unless `tables` is one of `TABLES`."""
+    if tables not in TABLES:
+        raise ValueError(f"severity tables must be one of {list(TABLES)}, got {tables!r}")
+
+
 def _check_image(image) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise ValueError(f"image must be a uint8 numpy array, got {type(image).__name__} "
@@ -69,18 +79,24 @@ def _check_image(image) -> None:
         raise ValueError(f"image must have shape (H, W, 3) with H, W >= {MIN_SIDE_PX}, got {image.shape}")
 
 
-def corrupt_image(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
-    """Apply one corruption; the same (image, name, severity, seed) always gives the same output.
+def corrupt_image(image: np.ndarray, name: str, severity: int, seed: int, tables: str = "imagenet-c") -> np.ndarray:
+    """Apply one corruption; the same (image, name, severity, seed, tables) always gives the same output.
 
-    image: (H, W, 3) uint8 RGB, H, W >= 32 (LUMA's are 32x32). name: one of `IMAGE_CORRUPTIONS`.
-    severity: 1..5. seed: int in [0, 2**32). Returns a new (H, W, 3) uint8 array.
+    image: (H, W, 3) uint8 RGB, H, W >= 32 (LUMA's are 32x32; exactly 32x32 for "cifar10-c").
+    name: one of `IMAGE_CORRUPTIONS`. severity: 1..5. seed: int in [0, 2**32).
+    tables: one of `TABLES`. Returns a new (H, W, 3) uint8 array.
     The global `np.random` state is the same after the call as before it.
     """
     _check_image(image)
     check_corruption(name)
     check_severity(severity)
+    check_tables(tables)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    if tables == "cifar10-c":
+        from . import cifar10c
+
+        return _finish(cifar10c.corrupt(image, name, int(severity), np.random.default_rng(seed)), image, name, severity, seed)
     library_name = _LIBRARY_NAME[name]
     kwargs = {"seed": int(seed)} if library_name in _OWN_SEED else {}
     import imagecorruptions  # only configs with image noise pay its import
@@ -93,6 +109,11 @@ def corrupt_image(image: np.ndarray, name: str, severity: int, seed: int) -> np.
             out = function(Image.fromarray(image), int(severity), **kwargs)
         finally:
             np.random.set_state(saved)
+    return _finish(out, image, name, severity, seed)
+
+
+def _finish(out, image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+    """A corruption's output (float array on 0-255, or a PIL image) as (H, W, 3) uint8, checked."""
     # The functions return float arrays in [0, 255] (a PIL image for pixelate and jpeg);
     # `imagecorruptions.corrupt` casts with np.uint8, which truncates (a -0.5 level bias),
     # so we round instead. Every corruption keeps the input size (checked at 32x32, 1..5).
@@ -110,9 +131,10 @@ class ImageNoise:
 
     corruptions: non-empty sequence of distinct names from `IMAGE_CORRUPTIONS` (default: all 15).
     severity: int in 1..5 (default 4, the paper's).
+    tables: one of `TABLES` (default "imagenet-c"); recorded per example when "cifar10-c".
     """
 
-    def __init__(self, corruptions=IMAGE_CORRUPTIONS, severity: int = 4):
+    def __init__(self, corruptions=IMAGE_CORRUPTIONS, severity: int = 4, tables: str = "imagenet-c"):
         if isinstance(corruptions, str):
             raise ValueError(f"corruptions must be a sequence of names, got the string {corruptions!r}")
         corruptions = tuple(corruptions)
@@ -123,21 +145,27 @@ class ImageNoise:
         if len(set(corruptions)) != len(corruptions):
             raise ValueError(f"corruptions must be distinct, got {list(corruptions)}")
         check_severity(severity)
+        check_tables(tables)
         self.corruptions = corruptions
         self.severity = int(severity)
+        self.tables = tables
 
     def __repr__(self) -> str:
-        return f"ImageNoise(corruptions={self.corruptions!r}, severity={self.severity})"
+        return f"ImageNoise(corruptions={self.corruptions!r}, severity={self.severity}, tables={self.tables!r})"
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator):
         """Corrupt `image` ((H, W, 3) uint8) with draws from `rng` only.
 
-        Returns (noised (H, W, 3) uint8, NoiseRecord("image", name, {"severity", "seed"})).
+        Returns (noised (H, W, 3) uint8, NoiseRecord("image", name, {"severity", "seed"})), the
+        record with "tables": "cifar10-c" too for those tables (ImageNet-C's records are unchanged).
         """
         name = self.corruptions[int(rng.integers(len(self.corruptions)))]
         seed = int(rng.integers(2**32))
-        noised = corrupt_image(image, name, self.severity, seed)
-        return noised, NoiseRecord("image", name, {"severity": self.severity, "seed": seed})
+        noised = corrupt_image(image, name, self.severity, seed, self.tables)
+        params = {"severity": self.severity, "seed": seed}
+        if self.tables != "imagenet-c":
+            params["tables"] = self.tables
+        return noised, NoiseRecord("image", name, params)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -149,8 +177,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0.0 else 10.0 * np.log10(255.0**2 / mse)
 
 
-def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, seed: int = 0) -> dict:
-    """Mean PSNR (dB) of corrupted vs clean image, per (corruption, severity).
+def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, seed: int = 0,
+                 tables: str = "imagenet-c") -> dict:
+    """Mean PSNR (dB) of corrupted vs clean image, per (corruption, severity), with `tables`.
 
     images: iterable of (H, W, 3) uint8. Image i gets the same corruption seed at every
     corruption and severity (common random numbers), so columns differ by severity only.
@@ -161,7 +190,7 @@ def damage_table(images, severities=SEVERITIES, corruptions=IMAGE_CORRUPTIONS, s
     for s in severities:
         check_severity(s)
     return {
-        (name, s): float(np.mean([psnr(img, corrupt_image(img, name, s, int(k))) for img, k in zip(images, seeds)]))
+        (name, s): float(np.mean([psnr(img, corrupt_image(img, name, s, int(k), tables)) for img, k in zip(images, seeds)]))
         for name in corruptions
         for s in severities
     }

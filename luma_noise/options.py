@@ -167,6 +167,8 @@ def _validate_sample_noise(config, text_params: bool) -> list:
         problems += _flag(config, f"{modality}_noise_test")
     corruptions = _names(config, "image_corruptions", image.check_corruption)
     problems += corruptions or _checked("image_corruptions/image_severity", image.ImageNoise, config.image_corruptions, config.image_severity)
+    problems += _checked("image_severity_tables", image.check_tables, config.image_severity_tables)
+    problems += _flag(config, "reference_effective")
     problems += _checked("audio_min_snr_db/audio_max_snr_db", audio.check_snr_range, config.audio_min_snr_db, config.audio_max_snr_db)
     names = _names(config, "text_noises", text._check_name)
     problems += names + _text_params(config, text_params and not names)

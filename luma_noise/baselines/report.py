@@ -18,6 +18,7 @@ apostrophe, so that a spreadsheet shows it as text instead of evaluating it as a
 """
 
 import html
+import json
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, plots
+from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
 from .runs import label_noise_of, read_runs
@@ -253,7 +255,9 @@ def _table(summary, columns) -> list:
 
 def _markdown(runs, summary, files, missing) -> str:
     variants = variant_order(runs.variant)
-    changed = [v for v in variants if v != "clean"]
+    cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
+    changed = [v for v in variants if v not in cleans]
+    first = runs.drop_duplicates("variant").set_index("variant")
     seeds = runs.groupby("variant").seed.nunique()
     text = ["# LUMA baselines report", "",
             f"{len(runs)} trained models from {runs.run_dir.nunique()} run folders; variants: "
@@ -262,9 +266,12 @@ def _markdown(runs, summary, files, missing) -> str:
             "*paper* is the published value (LUMA paper, real data, reference code, one seed) and "
             "Δ = ours − paper (percentage points, pt, for relative changes). Changes are against `clean`, "
             "paired by seed. The paper's label-noise column is compared with `label_noise_0.3` "
-            f"(the reference tool's default proportion); its variant columns map as {PAPER_VARIANTS}.", ""]
+            f"(the reference tool's default proportion); its variant columns map as {PAPER_VARIANTS}.", "",
+            "Data (the paper's numbers come from images as the reference tool effectively built them, "
+            "docs/reference_data.md): " + "; ".join(
+                f"{_code(v)}: {describe_images(first.config[v], json.loads(first.fields[v]))}" for v in variants) + ".", ""]
     text += ["## Table 1: aleatoric and epistemic uncertainty", "", "Clean data, absolute (entropy, nats; RCML: expected entropy and K/α₀):", ""]
-    text += _table(summary, [("aleatoric", "aleatoric", "clean"), ("epistemic", "epistemic", "clean")])
+    text += _table(summary, [(m + ("" if v == "clean" else " " + _code(v)), m, v) for v in cleans for m in ("aleatoric", "epistemic")])
     for variant in changed:
         lines = _table(summary, [("aleatoric change", "aleatoric_rel_change", variant),
                                  ("epistemic change", "epistemic_rel_change", variant)])
@@ -273,7 +280,7 @@ def _markdown(runs, summary, files, missing) -> str:
     text += ["## Table 2: OOD detection (AUROC of epistemic uncertainty, test = 0, ood = 1)", ""]
     text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
-    text += _table(summary, [("`clean`", "accuracy", "clean")] + [(_code(v), "accuracy_change", v) for v in changed])
+    text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
     text += _beyond(summary, variants, files)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
