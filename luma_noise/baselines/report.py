@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, plots
+from . import analysis, plots, scorecard
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -77,8 +77,9 @@ def write_report(paths, output_dir) -> dict:
         raise BadInput(problems, "bad run folders")
     out.mkdir(parents=True, exist_ok=True)
     example_rows, figure_data = _per_example(runs, preds)
-    long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"])],
-                     ignore_index=True)
+    card = scorecard.effects(runs, preds)
+    long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"]),
+                      scorecard.long_rows(card)], ignore_index=True)
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
@@ -86,7 +87,9 @@ def write_report(paths, output_dir) -> dict:
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing))
+    files += _scorecard_files(card, out)
+    card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: _md(_label(*model)), _code)
+    (out / "report.md").write_text(_markdown(runs, summary, files, missing, card_lines))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
@@ -253,7 +256,18 @@ def _table(summary, columns) -> list:
     return lines + [""]
 
 
-def _markdown(runs, summary, files, missing) -> str:
+def _scorecard_files(card, out: Path) -> list:
+    """scorecard.csv (mean, 95 % interval, verdict per model, factor and measure) and scorecard.png,
+    when any factor could be measured."""
+    table = scorecard.summarise(card)
+    if table.empty:
+        return []
+    _csv_safe(table).to_csv(out / "scorecard.csv", index=False)
+    scorecard.figure(table, _label, out / "scorecard.png")
+    return ["scorecard.csv", "scorecard.png"]
+
+
+def _markdown(runs, summary, files, missing, extra=()) -> str:
     variants = variant_order(runs.variant)
     cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
     changed = [v for v in variants if v not in cleans]
@@ -282,6 +296,7 @@ def _markdown(runs, summary, files, missing) -> str:
     text += ["## Table 3: accuracy and its change against clean", ""]
     text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
     text += _beyond(summary, variants, files)
+    text += list(extra)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
         text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(_md, missing)) + ".", ""]
