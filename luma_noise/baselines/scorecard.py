@@ -265,14 +265,16 @@ def figure(table: pd.DataFrame, label, path) -> None:
     marks = np.full(values.shape, "", dtype=object)
     for r in table.itertuples(index=False):
         i, j = rows.index((r.factor, r.variant, r.measure)), models.index((r.method, r.modality))
-        values[i, j], marks[i, j] = r.mean, f"{MARKS[r.verdict]}\n{r.mean * 100:+.0f}%"
+        values[i, j], marks[i, j] = r.mean, f"{MARKS[r.verdict]} {r.mean * 100:+.0f}%"
     limit = min(1.0, np.nanmax(np.abs(values))) or 1.0
-    fig, ax = plt.subplots(figsize=(2.2 + 0.95 * len(models), 1.0 + 0.42 * len(rows)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 4.0 + 0.9 * len(models)), 1.4 + 0.3 * len(rows)))
     image = ax.imshow(np.clip(values, -limit, limit), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     for (i, j), text in np.ndenumerate(marks):
-        ax.text(j, i, text, ha="center", va="center", fontsize=7)
+        dark = abs(values[i, j]) > 0.6 * limit  # white text on the saturated cells
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(len(models)), [label(*m).replace("$", r"\$") for m in models], rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), [f"{f} ({v.replace('$', chr(92) + '$')}): {k[:3]}" for f, v, k in rows], fontsize=7)
-    fig.colorbar(image, ax=ax, label="relative change (clipped)", format=lambda x, _: f"{x * 100:+.0f}%")
-    ax.set_title("disentanglement scorecard: ✓ expected ✗ opposite ○ none ! leakage ? one seed", fontsize=8)
+    fig.colorbar(image, ax=ax, label=f"relative change (clipped at ±{limit:.0%})", format=lambda x, _: f"{x:+.0%}")
+    ax.set_title("disentanglement scorecard\n✓ as expected  ✗ opposite  ○ no detectable change  ! leakage  "
+                 "↑↓ rises/falls  ? one seed", fontsize=8)
     plots._save(fig, path)
