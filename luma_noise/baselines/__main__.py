@@ -11,7 +11,7 @@ import sys
 
 # Subcommand modules, in the order `--help` lists them; a missing module is skipped so that
 # the dispatcher works while a subcommand is still being written.
-SUBCOMMANDS = ("train", "sweep", "report")
+SUBCOMMANDS = ("train", "sweep", "report", "evaluations")  # evaluations.py: `evaluate`
 
 
 def mount(subparsers) -> None:
