@@ -104,3 +104,30 @@ def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror
     again = evaluate_model(model, shifted["test"], ood=shifted["ood"], collator=LumaCollator(text_model=None, modalities=("image",)))
     assert row["accuracy"] == pytest.approx(again["accuracy"]) and row["nll"] == pytest.approx(again["nll"], rel=1e-5)
     assert np.isfinite(row["epistemic"])
+
+
+def test_report_shows_missing_modality_and_shift_curves(trained, mirror, tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from luma_noise.baselines import report
+
+    run_dir, cache = trained
+    if not (run_dir / "evaluations").exists():  # this test alone: evaluate first
+        assert main(["evaluate", str(run_dir), "--withhold", "audio", "image+text", "--shift", "image",
+                     "--image-severities", "5", "--mirror", str(mirror[0]), "--cache-dir", cache]) == 0
+    out = tmp_path / "report"
+    report.write_report([run_dir], out)
+    text = (out / "report.md").read_text()
+    section = text.split("## Missing modality at test time")[1].split("## Test-time shift")[0]
+    assert "| RCML multimodal | image+text | 1 |" in section and "| DE multimodal | audio | 1 |" in section
+    assert "![shift curves, clean](shift-clean.png)" in text
+    for name in ("withhold-clean.png", "shift-clean.png"):
+        with Image.open(out / name) as image:
+            assert image.size[0] > 200 and image.size[1] > 200
+    table = pd.read_csv(out / "results.csv")
+    results = {(r["method"], r["modality"]): r for r in json.loads((run_dir / "results.json").read_text())["results"]}
+    row = json.loads((run_dir / "evaluations" / "withhold" / "de-multimodal-seed42--audio.json").read_text())
+    change = table[(table.measure == "withhold[audio]_accuracy_change") & (table.method == "de")].value
+    assert change.iloc[0] == pytest.approx(row["accuracy"] - results[("de", "multimodal")]["accuracy"])
+    assert (table.measure == "shift[image=5]_ece").sum() == 3

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, plots, scorecard
+from . import analysis, evaluation_report, plots, scorecard
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -72,6 +72,8 @@ def write_report(paths, output_dir) -> dict:
     runs, problems = read_runs(paths)
     preds, missing, bad = _read_predictions(runs) if not runs.empty else ({}, [], [])
     problems += bad
+    evaluations, bad = evaluation_report.read(runs)
+    problems += bad
     problems += output_folder_problems(out)
     if problems:
         raise BadInput(problems, "bad run folders")
@@ -79,7 +81,7 @@ def write_report(paths, output_dir) -> dict:
     example_rows, figure_data = _per_example(runs, preds)
     card = scorecard.effects(runs, preds)
     long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"]),
-                      scorecard.long_rows(card)], ignore_index=True)
+                      scorecard.long_rows(card), evaluation_report.long_rows(evaluations)], ignore_index=True)
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
@@ -88,7 +90,10 @@ def write_report(paths, output_dir) -> dict:
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
     files += _scorecard_files(card, out)
+    files += evaluation_report.figures(evaluations, _label, out)
     card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: _md(_label(*model)), _code)
+    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: _md(_label(*m)), _code)
+    card_lines += evaluation_report.shift_markdown(evaluations["shift"], _code, files)
     (out / "report.md").write_text(_markdown(runs, summary, files, missing, card_lines))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
