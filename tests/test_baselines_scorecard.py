@@ -101,7 +101,7 @@ def test_effects_intervals_and_verdicts(written):
 
 def test_report_table_csv_rows_and_figure(written):
     text = (written / "report.md").read_text()
-    section = text.split("## Disentanglement scorecard")[1]
+    section = text.split("## Disentanglement scorecard")[1].split("## Missing modality")[0]
     assert "Not measured" not in section and "![scorecard](scorecard.png)" in section
     assert ("| sample noise | `sample_noise` | 1 | ↑ | +100.0 % (no interval with one seed) | ? no verdict (one seed) | "
             "unchanged | +0.0 % (no interval with one seed) | ? no verdict (one seed) |") in section

@@ -8,6 +8,7 @@ uncertainty measures relative (0.25 = +25 %).
 """
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,15 @@ def _problems(row, kind) -> list:
             if not isinstance(row[k], str)]
     problems = [f"{m}: expected a finite number, got {row[m]!r}"[:120] for m in bad]
     problems += [f"{k}: expected a string" for k in text]
+    if text:
+        return problems
+    # names that reach report.md, results.csv and file names: only what `evaluate` writes
+    if kind == "withhold" and not re.fullmatch(r"(image|audio|text)(\+(image|audio|text)){0,2}", row["withheld"]):
+        problems.append(f"withheld: expected views such as image or image+audio, got {row['withheld']!r}"[:120])
+    if kind == "shift" and row["shifted"] not in ("image", "audio", "text", "all"):
+        problems.append(f"shifted: expected image, audio, text or all, got {row['shifted']!r}"[:120])
+    if kind == "shift" and not re.fullmatch(r"(image|audio|text)=[-+0-9.e]+(,(image|audio|text)=[-+0-9.e]+){0,2}", row["strength"]):
+        problems.append(f"strength: expected e.g. image=3 or audio=-5, got {row['strength']!r}"[:120])
     if kind == "shift" and (isinstance(row["level"], bool) or not isinstance(row["level"], int) or row["level"] < 0):
         problems.append(f"level: expected an integer >= 0, got {row['level']!r}"[:120])
     if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
@@ -137,8 +147,6 @@ def shift_markdown(frame: pd.DataFrame, code, files) -> list:
 
 
 def _slug(variant: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", variant).strip("-")
 
 

@@ -26,6 +26,7 @@ rises" / "leakage: falls". With one seed there is no interval and no verdict.
 """
 
 import math
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -248,7 +249,8 @@ def markdown(table: pd.DataFrame, label, code) -> list:
                 seeds.add(int(row["n"]))
                 cells += [_expected_text(EXPECTED[factor][kind]), _change_text(row),
                           f"{MARKS[row['verdict']]} {row['verdict']}"]
-            lines.append(f"| {factor} | {code(variant)} | {'/'.join(map(str, sorted(seeds)))} | " + " | ".join(cells) + " |")
+            variant_cell = re.sub(r"(?<!\\)\|", r"\\|", code(variant))  # a | would end the cell even in a code span (GFM)
+            lines.append(f"| {factor} | {variant_cell} | {'/'.join(map(str, sorted(seeds)))} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 
