@@ -131,3 +131,27 @@ def test_report_shows_missing_modality_and_shift_curves(trained, mirror, tmp_pat
     change = table[(table.measure == "withhold[audio]_accuracy_change") & (table.method == "de")].value
     assert change.iloc[0] == pytest.approx(row["accuracy"] - results[("de", "multimodal")]["accuracy"])
     assert (table.measure == "shift[image=5]_ece").sum() == 3
+
+
+def test_sweep_evaluates_every_run_with_withheld_views_and_names_bad_ones_first(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from test_baselines_sweep import _fake_training
+
+    from luma_noise.baselines import evaluations, sweep, train
+
+    trained, evaluated = [], []
+    monkeypatch.setattr(train, "run_training", _fake_training(trained))
+    monkeypatch.setattr(evaluations, "evaluate_runs", lambda folders, **kw: evaluated.append((folders, kw)))
+    parser = argparse.ArgumentParser()
+    sweep.add_parser(parser.add_subparsers())
+    base = ["sweep", "--output-dir", str(tmp_path), "--configs", "clean", "conflict", "--seeds", "1",
+            "--methods", "mcd", "--modalities", "multimodal", "--max-epochs", "1"]
+    args = parser.parse_args(base + ["--withhold", "audio", "smell"])
+    assert args.func(args) == 2 and "'smell'" in capsys.readouterr().err
+    assert trained == [] and evaluated == []
+    args = parser.parse_args(base + ["--withhold", "audio", "image+text"])
+    assert args.func(args) == 0
+    assert evaluated == [([str(tmp_path / "clean/seed-1"), str(tmp_path / "conflict/seed-1")],
+                          {"withhold": ["audio", "image+text"], "mirror": None, "cache_dir": None,
+                           "batch_size": 128, "device": None})]
