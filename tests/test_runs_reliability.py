@@ -267,6 +267,11 @@ def test_train_names_every_bad_input_at_once_with_exit_2(mirror, cache, tmp_path
     # a folder where nothing can be written (a read-only file system, even for root)
     assert main(_train_args(mirror, cache, "/proc/luma-runs")) == 2
     assert "--output-dir /proc/luma-runs: cannot write in /proc" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes into a read-only folder anyway
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(_train_args(mirror, cache, locked / "runs")) == 2
+        assert f"cannot write in {locked}" in capsys.readouterr().err
 
 
 def test_sweep_refuses_duplicate_seeds_and_one_member_ensembles(tmp_path, capsys):
