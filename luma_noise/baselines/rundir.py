@@ -8,6 +8,8 @@
   left by a dead process on this host is taken over; one recorded by another host is not
   (this host cannot tell whether that process lives).
 - `differing`: the options two records disagree on, with both values, for the refusal messages.
+- `output_problems`: why a `train` output folder cannot be used (a file, not writable, not
+  ours, or made with other options); `remove_leftovers`: what killed runs left in one.
 - `newest_complete_checkpoint`: the Trainer checkpoint to resume from, skipping any whose
   files are missing or torn (a kill during the write).
 - `remove_temporaries`: leftovers of killed writes (only called under the folder's lock).
@@ -187,6 +189,54 @@ def remove_temporaries(folder) -> list:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def output_problems(output_dir: Path, record: dict) -> list:
+    """Why runs cannot go into output_dir: a file, not writable, not a run folder of ours (a
+    non-empty folder without run.json), or one whose run.json records other options."""
+    if output_dir.exists() and not output_dir.is_dir():
+        return [f"--output-dir {output_dir} is a file, not a folder"]
+    existing = output_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:  # a real probe: as root, os.access says yes even where writing fails (a read-only mount)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        return [f"--output-dir {output_dir}: cannot write in {existing} ({err.strerror})"]
+    if not output_dir.is_dir():
+        return []
+    marker = output_dir / "run.json"
+    if not marker.is_file():
+        others = sorted(p.name for p in output_dir.iterdir() if p.name != LOCK_NAME)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            return [f"--output-dir {output_dir} is not empty ({shown}) and has no run.json, so it is not a train "
+                    f"output folder: choose a new or empty folder"]
+        return []
+    try:
+        held = read_json(marker)
+    except ValueError as err:
+        return [str(err)]
+    differ = differing(held, record) if isinstance(held, dict) else ["run.json is not a JSON object"]
+    if differ:
+        return [f"--output-dir {output_dir} holds runs made with other options ({'; '.join(differ)}): rerun "
+                f"with its options or choose another --output-dir"]
+    return []
+
+
+def remove_leftovers(output_dir: Path) -> list:
+    """Delete what killed runs left in a `train` folder (under its lock): temporary files and the
+    checkpoints of finished models or saved members; returns [(run or "output", message)]."""
+    said = [("output", f"removed {path.relative_to(output_dir)}, left by a killed write")
+            for path in remove_temporaries(output_dir)]
+    for folder in sorted((output_dir / "checkpoints").glob("*")):
+        name, _, member = folder.name.partition("-member")
+        done = output_dir / "models" / name / "done.json"
+        if done.exists() or (member and (output_dir / "models" / name / f"member{member}").is_dir()):
+            shutil.rmtree(folder, ignore_errors=True)
+            said.append((folder.name, "removed the checkpoints of a finished model"))
+    return said
 
 
 def _safetensors_problem(path: Path) -> str | None:

@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -189,7 +188,7 @@ def check_run(config_name: str, output_dir, *, fields=None, mirror=None, seeds=(
     text_needed = "text" in _needed_modalities(runs)
     problems += _text_model_problems(values["text_model"], text_needed)
     record = _run_record(config_name, differing, values)
-    problems += _output_problems(Path(output_dir), record)
+    problems += rundir.output_problems(Path(output_dir), record)
     return record, problems
 
 
@@ -290,43 +289,9 @@ def _text_model_problems(text_model: str, needed: bool) -> list:
     return []
 
 
-def _output_problems(output_dir: Path, record: dict) -> list:
-    """Why runs cannot go into output_dir: a file, not writable, not a run folder of ours (a
-    non-empty folder without run.json), or one whose run.json records other options."""
-    if output_dir.exists() and not output_dir.is_dir():
-        return [f"--output-dir {output_dir} is a file, not a folder"]
-    existing = output_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:  # a real probe: as root, os.access says yes even where writing fails (a read-only mount)
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        return [f"--output-dir {output_dir}: cannot write in {existing} ({err.strerror})"]
-    if not output_dir.is_dir():
-        return []
-    marker = output_dir / "run.json"
-    if not marker.is_file():
-        others = sorted(p.name for p in output_dir.iterdir() if p.name != rundir.LOCK_NAME)
-        if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            return [f"--output-dir {output_dir} is not empty ({shown}) and has no run.json, so it is not a train "
-                    f"output folder: choose a new or empty folder"]
-        return []
-    try:
-        held = rundir.read_json(marker)
-    except ValueError as err:
-        return [str(err)]
-    differ = rundir.differing(held, record) if isinstance(held, dict) else ["run.json is not a JSON object"]
-    if differ:
-        return [f"--output-dir {output_dir} holds runs made with other options ({'; '.join(differ)}): rerun "
-                f"with its options or choose another --output-dir"]
-    return []
-
-
 def _claim_output_dir(output_dir: Path, record: dict) -> None:
     """Write run.json (under the folder's lock); refuse if it changed since `check_run` read it."""
-    problems = _output_problems(output_dir, record)
+    problems = rundir.output_problems(output_dir, record)
     if problems:
         raise ValueError("\n".join(problems))
     if not (output_dir / "run.json").exists():
@@ -334,15 +299,9 @@ def _claim_output_dir(output_dir: Path, record: dict) -> None:
 
 
 def _remove_leftovers(output_dir: Path, say) -> None:
-    """Delete what killed runs left: temporary files and the checkpoints of finished models."""
-    for path in rundir.remove_temporaries(output_dir):
-        say({"run": "output", "message": f"removed {path.relative_to(output_dir)}, left by a killed write"})
-    for folder in sorted((output_dir / "checkpoints").glob("*")):
-        name, _, member = folder.name.partition("-member")
-        done = output_dir / "models" / name / "done.json"
-        if done.exists() or (member and (output_dir / "models" / name / f"member{member}").is_dir()):
-            shutil.rmtree(folder, ignore_errors=True)
-            say({"run": folder.name, "message": "removed the checkpoints of a finished model"})
+    """Delete what killed runs left (see `rundir.remove_leftovers`), saying what."""
+    for run, message in rundir.remove_leftovers(output_dir):
+        say({"run": run, "message": message})
 
 
 def _reporter(output_dir: Path, progress):
