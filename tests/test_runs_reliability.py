@@ -182,6 +182,18 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_taken_over(mirror, c
     assert not (root / ".luma.lock").exists() and not (run_dir / ".luma.lock").exists()
 
 
+def test_a_lock_taken_on_another_host_is_not_taken_over(mirror, cache, reference, tmp_path, capsys, no_build):
+    """This host cannot tell whether a process on another host lives: refused, the file kept."""
+    out = tmp_path / "runs"
+    shutil.copytree(reference, out)
+    record = {"pid": 1, "host": "elsewhere", "since": "2026-01-01 00:00:00 +0000", "command": "train"}
+    (out / ".luma.lock").write_text(json.dumps(record))
+    assert main(_train_args(mirror, cache, out)) == 2
+    err = capsys.readouterr().err
+    assert "locked by pid 1 on host 'elsewhere'" in err and f"remove {out / '.luma.lock'}" in err
+    assert json.loads((out / ".luma.lock").read_text()) == record
+
+
 # -- item 3: every option that changes a result is recorded; a mismatch is refused ------------------------------
 
 def test_rerun_with_other_options_is_refused_naming_them(reference, mirror, cache, tmp_path, capsys):

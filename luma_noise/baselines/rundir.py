@@ -191,9 +191,10 @@ def remove_temporaries(folder) -> list:
     return removed
 
 
-def output_problems(output_dir: Path, record: dict) -> list:
+def output_problems(output_dir: Path, record: dict | None) -> list:
     """Why runs cannot go into output_dir: a file, not writable, not a run folder of ours (a
-    non-empty folder without run.json), or one whose run.json records other options."""
+    non-empty folder without run.json), or one whose run.json records other options than
+    `record` (not compared if None)."""
     if output_dir.exists() and not output_dir.is_dir():
         return [f"--output-dir {output_dir} is a file, not a folder"]
     existing = output_dir
@@ -213,6 +214,8 @@ def output_problems(output_dir: Path, record: dict) -> list:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             return [f"--output-dir {output_dir} is not empty ({shown}) and has no run.json, so it is not a train "
                     f"output folder: choose a new or empty folder"]
+        return []
+    if record is None:
         return []
     try:
         held = read_json(marker)

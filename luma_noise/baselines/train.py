@@ -180,15 +180,16 @@ def check_run(config_name: str, output_dir, *, fields=None, mirror=None, seeds=(
     if not runs and not problems:
         problems.append(f"nothing to train: RCML runs on multimodal only, got methods {list(values['methods'])} "
                         f"and modalities {list(values['modalities'])}")
-    differing = {}
+    differing = None
     try:
         differing = _differing_fields(config_name, dict(fields or {}), mirror, cache_dir)
     except (ValueError, TypeError) as err:
         problems.append(str(err))
     text_needed = "text" in _needed_modalities(runs)
     problems += _text_model_problems(values["text_model"], text_needed)
-    record = _run_record(config_name, differing, values)
-    problems += rundir.output_problems(Path(output_dir), record)
+    record = _run_record(config_name, differing or {}, values)
+    # with bad fields the record is not known, so run.json is not compared (the fields are named already)
+    problems += rundir.output_problems(Path(output_dir), record if differing is not None else None)
     return record, problems
 
 
