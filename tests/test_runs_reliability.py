@@ -24,9 +24,9 @@ from luma_noise.baselines.train import run_training
 
 HERE = Path(__file__).parent
 RUN = "mcd-image-seed42"
-# One MC-dropout model on the image modality, 3 epochs: dropout masks and softmax noise are
+# One MC-dropout model on the image modality, 2 epochs (2 steps each): dropout masks and softmax noise are
 # drawn at every evaluation, which is what a resumed run must reproduce.
-OPTIONS = ["--methods", "mcd", "--modalities", "image", "--max-epochs", "3", "--mc-samples", "3",
+OPTIONS = ["--methods", "mcd", "--modalities", "image", "--max-epochs", "2", "--mc-samples", "3",
            "--batch-size", "64", "--device", "cpu", "--seeds", "42"]
 
 
@@ -200,9 +200,9 @@ def test_rerun_with_other_options_is_refused_naming_them(reference, mirror, cach
     out = tmp_path / "runs"
     shutil.copytree(reference, out)
     before = (out / "results.json").read_bytes()
-    assert main(_train_args(mirror, cache, out, "--max-epochs", "2", "--mc-samples", "4")) == 2
+    assert main(_train_args(mirror, cache, out, "--max-epochs", "3", "--mc-samples", "4")) == 2
     err = capsys.readouterr().err
-    assert "max_epochs: 3 there, 2 asked" in err and "mc_samples: 3 there, 4 asked" in err
+    assert "max_epochs: 2 there, 3 asked" in err and "mc_samples: 3 there, 4 asked" in err
     assert "batch_size" not in err and "Traceback" not in err
     assert (out / "results.json").read_bytes() == before
 
@@ -211,15 +211,15 @@ def test_interrupted_sweep_resumed_with_other_options_is_refused(reference, mirr
     """A run folder without sweep.json is what an interrupted sweep leaves."""
     root = tmp_path / "runs"
     shutil.copytree(reference, root / "clean" / "seed-42")
-    options = dict(mirror=str(mirror[0]), cache_dir=cache, methods=("mcd",), modalities=("image",), max_epochs=3,
+    options = dict(mirror=str(mirror[0]), cache_dir=cache, methods=("mcd",), modalities=("image",), max_epochs=2,
                    mc_samples=3, batch_size=64, device="cpu", show_progress=False)
-    with pytest.raises(ValueError, match=r"ensemble_size: 10 there, 5 asked.*max_epochs: 3 there, 4 asked"):
+    with pytest.raises(ValueError, match=r"ensemble_size: 10 there, 5 asked.*max_epochs: 2 there, 4 asked"):
         sweep.run_sweep(root, ["clean"], [42], **{**options, "max_epochs": 4, "ensemble_size": 5})
     assert not (root / "clean" / "seed-42" / "sweep.json").exists()
     # with the options it was made with, it is finished without training, and sweep.json says so
     summary = sweep.run_sweep(root, ["clean"], [42], **options)
     assert summary["trained"] == 1
-    assert json.loads((root / "clean" / "seed-42" / "sweep.json").read_text())["max_epochs"] == 3
+    assert json.loads((root / "clean" / "seed-42" / "sweep.json").read_text())["max_epochs"] == 2
     assert_same_results(root / "clean" / "seed-42", reference)
 
 
