@@ -256,7 +256,10 @@ def _safetensors_problem(path: Path) -> str | None:
             header = json.loads(f.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError):
             return "its header is not JSON"
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    try:
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        return "its header does not describe tensors"
     if 8 + length + end != size:
         return f"{size} bytes, its header describes {8 + length + end}"
     return None
