@@ -97,8 +97,9 @@ def _check(path: Path, data) -> list:
         lacking = [k for k in need if not isinstance(row, dict) or k not in row]
         if lacking:
             problems.append(f"{path}: results[{i}] lacks {', '.join(lacking)}")
-        elif row["modality"] not in MODEL_MODALITIES:
-            problems.append(f"{path}: results[{i}] modality {row['modality']!r} is not one of {MODEL_MODALITIES}")
+        elif row["modality"] not in MODEL_MODALITIES and not set(str(row["modality"]).split("+")) <= set(MODALITIES):
+            problems.append(f"{path}: results[{i}] modality {row['modality']!r} is not one of {MODEL_MODALITIES} "
+                            f"or a fused subset such as image+text")
     return problems
 
 

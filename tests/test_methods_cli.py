@@ -1,0 +1,84 @@
+"""`train --methods ...` with method objects: names, module:Class (the docs' example), fused subsets,
+results.json, predictions and the report's results.csv."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from luma_noise.baselines.__main__ import main
+from luma_noise.baselines.methods import MethodModel, registry
+from luma_noise.baselines.train import RUN_DEFAULTS, plan_runs, run_training
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "methods.md"
+
+
+@pytest.fixture
+def docs_example(tmp_path, monkeypatch):
+    """The docs page's example method, saved as the module `my_methods` on sys.path."""
+    block = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
+    assert len(block.splitlines()) < 60
+    folder = tmp_path / "user_code"
+    folder.mkdir()
+    (folder / "my_methods.py").write_text(block)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, "my_methods", raising=False)
+    return "my_methods:SmoothedSoftmax"
+
+
+def test_default_plan_is_the_papers_and_all_is_every_builtin():
+    runs = plan_runs(RUN_DEFAULTS["methods"], RUN_DEFAULTS["modalities"], [42])
+    assert [(m, mod) for m, mod, _ in runs] == [(m, mod) for m in ("mcd", "de") for mod in
+                                                ("image", "audio", "text", "multimodal")] + [("rcml", "multimodal")]
+    everything = plan_runs(["all"], ["image", "image+text"], [1])
+    assert {m for m, _, _ in everything} == set(registry.BUILTIN)
+    assert ("edl", "image", 1) in everything and ("edl", "image+text", 1) not in everything
+    assert ("tmc", "image+text", 1) in everything and ("tmc", "image", 1) not in everything
+
+
+def test_bad_methods_and_modalities_are_named_before_anything_is_read(tmp_path):
+    with pytest.raises(ValueError) as err:
+        run_training("clean", tmp_path, methods=["tmc", "nope", "os:path"], modalities=["image+image", "text+image"],
+                     mirror=str(tmp_path / "no-mirror"))
+    message = str(err.value)
+    assert "unknown method 'nope'" in message and "'os:path' is not a subclass" in message
+    assert "image+image" in message and "text+image" in message
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_train_command_runs_method_objects_and_a_users_class(mirror, tiny_bert, tmp_path, docs_example, capsys):
+    out = tmp_path / "runs"
+    status = main(["train", "clean", "--mirror", str(mirror[0]), "--output-dir", str(out),
+                   "--methods", "tmc", "qmf", docs_example, "--modalities", "image", "image+text",
+                   "--text-model", tiny_bert, "--max-epochs", "1", "--batch-size", "64", "--device", "cpu",
+                   "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["method"], r["modality"]) for r in results["results"]] == [
+        ("tmc", "image+text"), ("qmf", "image+text"), ("smoothed_softmax", "image"),
+        ("smoothed_softmax", "image+text")]
+    for row in results["results"]:
+        scores = {"tmc": ("total", "msp", "epistemic", "mutual_info"), "qmf": ("total", "msp", "energy"),
+                  "smoothed_softmax": ("total", "msp", "energy")}[row["method"]]
+        for score in scores:
+            for measure in ("auroc", "aupr_in", "aupr_out", "fpr95"):
+                assert 0 <= row[f"ood_{score}_{measure}"] <= 1
+        assert (row["epistemic"] is None) == (row["method"] != "tmc")
+        with np.load(out / row["predictions"]) as arrays:
+            assert arrays["test_probs"].shape == (len(arrays["test_labels"]), 42)
+            assert np.mean(arrays["test_probs"].argmax(1) == arrays["test_labels"]) == pytest.approx(row["accuracy"])
+    user = next(r for r in results["results"] if r["method"] == "smoothed_softmax")
+    assert user["method_spec"] == docs_example and user["calibration_temperature"] != 1.0  # T fitted
+    model = MethodModel.from_pretrained(out / "models" / "smoothed_softmax-image-seed42")
+    assert model.config.method == docs_example and model.config.calibration_temperature == user["calibration_temperature"]
+    assert "4 runs of clean" in capsys.readouterr().out
+    # the report reads these runs: every OOD measure of every score in results.csv
+    assert main(["report", str(out), "--output-dir", str(tmp_path / "report")]) == 0
+    long = pd.read_csv(tmp_path / "report" / "results.csv")
+    qmf = long[(long.method == "qmf") & (long.modality == "image+text")].set_index("measure")["value"]
+    assert qmf["ood_energy_fpr95"] == pytest.approx(results["results"][1]["ood_energy_fpr95"], rel=1e-6)
+    assert {"ood_msp_aupr_in", "ood_total_aupr_out", "aurc_total", "conformal_set_size"} <= set(qmf.index)
