@@ -53,11 +53,15 @@ def test_bad_methods_and_modalities_are_named_before_anything_is_read(tmp_path):
 def test_train_command_runs_method_objects_and_a_users_class(mirror, tiny_bert, tmp_path, docs_example, capsys):
     out = tmp_path / "runs"
     status = main(["train", "clean", "--mirror", str(mirror[0]), "--output-dir", str(out),
-                   "--methods", "tmc", "qmf", docs_example, "--modalities", "image", "image+text",
+                   "--methods", "tmc", "qmf", docs_example, "rcml", "--modalities", "image", "image+text",
                    "--text-model", tiny_bert, "--max-epochs", "1", "--batch-size", "64", "--device", "cpu",
                    "--cache-dir", str(tmp_path / "cache")])
     assert status == 0
     results = json.loads((out / "results.json").read_text())
+    paper = results["results"].pop(0)  # the paper's RCML (LumaModel), first as in the paper's protocol
+    assert (paper["method"], paper["modality"]) == ("rcml", "image+text")
+    assert paper["ood_epistemic_auroc"] == pytest.approx(paper["ood_auroc"])  # every score of it measured too
+    assert {"ood_msp_fpr95", "ood_total_aupr_in", "aurc_total"} <= set(paper)
     assert [(r["method"], r["modality"]) for r in results["results"]] == [
         ("tmc", "image+text"), ("qmf", "image+text"), ("smoothed_softmax", "image"),
         ("smoothed_softmax", "image+text")]
@@ -75,10 +79,12 @@ def test_train_command_runs_method_objects_and_a_users_class(mirror, tiny_bert, 
     assert user["method_spec"] == docs_example and user["calibration_temperature"] != 1.0  # T fitted
     model = MethodModel.from_pretrained(out / "models" / "smoothed_softmax-image-seed42")
     assert model.config.method == docs_example and model.config.calibration_temperature == user["calibration_temperature"]
-    assert "4 runs of clean" in capsys.readouterr().out
+    assert "5 runs of clean" in capsys.readouterr().out
     # the report reads these runs: every OOD measure of every score in results.csv
     assert main(["report", str(out), "--output-dir", str(tmp_path / "report")]) == 0
     long = pd.read_csv(tmp_path / "report" / "results.csv")
     qmf = long[(long.method == "qmf") & (long.modality == "image+text")].set_index("measure")["value"]
     assert qmf["ood_energy_fpr95"] == pytest.approx(results["results"][1]["ood_energy_fpr95"], rel=1e-6)
+    rcml = long[long.method == "rcml"].set_index("measure")["value"]
+    assert rcml["ood_epistemic_aupr_out"] == pytest.approx(paper["ood_epistemic_aupr_out"], rel=1e-6)
     assert {"ood_msp_aupr_in", "ood_total_aupr_out", "aurc_total", "conformal_set_size"} <= set(qmf.index)

@@ -8,7 +8,6 @@ float64; tolerances are METHODS.md §0's: rtol 1e-9 on fused α and evidence, rt
 """
 
 import itertools
-import math
 from pathlib import Path
 
 import numpy as np

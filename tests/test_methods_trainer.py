@@ -113,5 +113,7 @@ def test_config_names_every_bad_value_at_once():
         MethodConfig(method="qmf", modalities=CHEAP)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         MethodConfig(method="nope")
+    with pytest.raises(ValueError, match="paper's baselines: build it with LumaModelConfig"):
+        MethodConfig(method="rcml", modalities=CHEAP)
     with pytest.raises(ValueError, match="variant must be one of"):
         MethodConfig(method="qmf", method_config={"variant": "rgb"}, modalities=CHEAP, num_train_examples=4)

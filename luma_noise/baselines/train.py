@@ -169,7 +169,7 @@ def _check_settings(values: dict) -> dict:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
     from .methods.registry import check_methods
 
-    errors += check_methods(values["methods"])
+    errors += [f"methods: {problem}" for problem in check_methods(values["methods"])]
     bad = [v for v in values["modalities"] if not _valid_modality(v)]
     if bad or not values["modalities"]:
         errors.append(f"modalities must be among {RUN_MODALITIES} or fused subsets such as image+text, "
@@ -400,6 +400,9 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
            **classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"]),
            "ood_auroc": ood_auroc(test["epistemic"], arrays["ood"]["epistemic"]),
            "predictions": f"predictions/{name}.npz"}
+    from .methods.evaluation import from_predictions  # AURC of H(p); the OOD measures of every score
+
+    row.update(from_predictions({f"{s}_{k}": v for s, a in arrays.items() for k, v in a.items()}))
     npz = {f"{split}_{key}": value for split, a in arrays.items() for key, value in a.items()
            if key != "conflict_modality"}
     if "conflict_modality" in test:

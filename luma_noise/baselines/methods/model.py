@@ -72,7 +72,8 @@ class MethodConfig(PretrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 errors.append(f"{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.num_train_examples, int) or self.num_train_examples < (1 if method and method.needs_index else 0):
+        least = 1 if method is not None and method.needs_index else 0
+        if not isinstance(self.num_train_examples, int) or self.num_train_examples < least:
             errors.append(f"num_train_examples must be the training set's size (>= 1 for {self.method}), "
                           f"got {self.num_train_examples!r}")
         if not 0 <= self.dropout < 1:
@@ -84,7 +85,11 @@ class MethodConfig(PretrainedConfig):
 
     def build_method(self):
         """The method object (its hyper-parameters validated)."""
-        return resolve(self.method)(**self.method_config)
+        cls = resolve(self.method)
+        if getattr(cls, "paper", False):
+            raise ValueError(f"{self.method} is one of the paper's baselines: build it with "
+                             f"LumaModelConfig(method={self.method!r}) and LumaModel")
+        return cls(**self.method_config)
 
 
 @dataclass

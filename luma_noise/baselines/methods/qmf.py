@@ -98,7 +98,8 @@ class QMF(Method):
             errors = []
             if self.variant not in VARIANTS:
                 errors.append(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-            if self.rank_weight is not None and not (isinstance(self.rank_weight, (int, float)) and self.rank_weight >= 0):
+            weight = self.rank_weight
+            if weight is not None and not (isinstance(weight, (int, float)) and weight >= 0):
                 errors.append(f"rank_weight must be null or a number >= 0, got {self.rank_weight!r}")
             check(errors, "qmf")
 

@@ -63,7 +63,8 @@ class Softmax(Method):
 
     def predict(self, views, extra=None):
         logits = self.fused(views)
-        return Prediction(probs=torch.softmax(logits, -1), logits=logits, scores={"energy": -torch.logsumexp(logits, -1)})
+        return Prediction(probs=torch.softmax(logits, -1), logits=logits,
+                          scores={"energy": -torch.logsumexp(logits, -1)})
 
 
 class TemperatureScaled(Softmax):
