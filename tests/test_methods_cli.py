@@ -88,3 +88,27 @@ def test_train_command_runs_method_objects_and_a_users_class(mirror, tiny_bert, 
     rcml = long[long.method == "rcml"].set_index("measure")["value"]
     assert rcml["ood_epistemic_aupr_out"] == pytest.approx(paper["ood_epistemic_aupr_out"], rel=1e-6)
     assert {"ood_msp_aupr_in", "ood_total_aupr_out", "aurc_total", "conformal_set_size"} <= set(qmf.index)
+    board = pd.read_csv(tmp_path / "report" / "leaderboard.csv")
+    assert len(board) == 5 and {"accuracy_mean", "ood_energy_auroc_ci95_high", "seeds"} <= set(board.columns)
+    assert "## Leaderboard" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_leaderboard_has_mean_std_and_a_student_t_interval_per_model():
+    from scipy.stats import t
+
+    from luma_noise.baselines.leaderboard import leaderboard, markdown
+
+    values = {("tmc", "image+text"): [0.5, 0.6, 0.7], ("qmf", "image+text"): [0.8, 0.9, 0.7]}
+    long = pd.DataFrame([{"variant": "clean", "method": m, "modality": mod, "seed": s, "measure": "accuracy", "value": v}
+                         for (m, mod), vs in values.items() for s, v in enumerate(vs)]
+                        + [{"variant": "clean", "method": "tmc", "modality": "image+text", "seed": 0,
+                            "measure": "ood_auroc", "value": 0.6}])
+    board = leaderboard(long)
+    assert list(board.method) == ["qmf", "tmc"]  # best accuracy first
+    tmc = board[board.method == "tmc"].iloc[0]
+    half = t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert tmc.seeds == 3 and tmc.accuracy_mean == pytest.approx(0.6) and tmc.accuracy_std == pytest.approx(0.1)
+    assert (tmc.accuracy_ci95_low, tmc.accuracy_ci95_high) == pytest.approx((0.6 - half, 0.6 + half))
+    assert np.isnan(tmc.ood_auroc_std) and np.isnan(tmc.ood_auroc_ci95_low)  # one seed: no spread
+    text = "\n".join(markdown(board))
+    assert f"| tmc image+text | 3 | 0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}] |" in text

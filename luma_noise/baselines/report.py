@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, plots
+from . import analysis, leaderboard, plots
 from .paper import PAPER_VARIANTS
 from .runs import label_noise_of, load_runs
 from .summary import METHOD_ORDER, model_order, per_seed, summarise, variant_order, with_paper
@@ -61,11 +61,13 @@ def write_report(paths, output_dir) -> dict:
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     long.to_csv(out / "results.csv", index=False)
     summary = summarise(long)
-    files = ["report.md", "results.csv"]
+    board = leaderboard.leaderboard(long)
+    board.to_csv(out / "leaderboard.csv", index=False)
+    files = ["report.md", "results.csv", "leaderboard.csv"]
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing))
+    (out / "report.md").write_text(_markdown(runs, summary, files, missing) + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
