@@ -94,9 +94,15 @@ def test_etmc_matches_the_official_code_with_three_views_and_the_pseudo_view():
     np.testing.assert_allclose(pred.probs, data["prob_fused"], rtol=1e-9)
     np.testing.assert_allclose(pred.epistemic, data["vacuity_fused"], rtol=1e-9)
     np.testing.assert_allclose(pred.aleatoric, data["expected_entropy_fused"], rtol=1e-9)
-    # the two-view official ETMC: DS(DS(depth, rgb), pseudo)
+    # the two-view official ETMC (depth = view 0, rgb = view 1): fusion and the sum of 4 batch means
     two = [t(data["twoview_alpha_depth"]) - 1, t(data["twoview_alpha_rgb"]) - 1, t(data["twoview_alpha_pseudo"]) - 1]
     np.testing.assert_allclose(evidential.ds_combine(two) + 1, data["twoview_alpha_fused"], rtol=1e-9)
+    pair = dict(list(views.items())[:2])
+    np.testing.assert_allclose(method.predict(pair, extra).probs, data["twoview_alpha_fused"]
+                               / data["twoview_alpha_fused"].sum(-1, keepdims=True), rtol=1e-9)
+    for epoch, expected in zip(data["loss_epochs"], data["twoview_loss"]):
+        loss = method.loss(pair, labels, evidential.Step(epoch=float(epoch), extra=extra))
+        assert loss.item() == pytest.approx(expected, rel=1e-5), epoch
 
 
 @pytest.mark.parametrize("self_term", [True, False])
