@@ -112,3 +112,12 @@ def test_leaderboard_has_mean_std_and_a_student_t_interval_per_model():
     assert np.isnan(tmc.ood_auroc_std) and np.isnan(tmc.ood_auroc_ci95_low)  # one seed: no spread
     text = "\n".join(markdown(board))
     assert f"| tmc image+text | 3 | 0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}] |" in text
+
+
+def test_the_methods_package_ships_in_the_wheel():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "luma_noise").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
