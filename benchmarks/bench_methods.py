@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from luma_noise.baselines import LumaModel, LumaModelConfig  # noqa: E402
 from luma_noise.baselines.methods import MethodConfig, MethodModel, registry  # noqa: E402
 
 SHAPES = {"image": ("pixel_values", (3, 32, 32)), "audio": ("audio_features", (1, 128, 128)),
@@ -32,8 +31,8 @@ TEST_SIZE, TRAIN_SIZE = 4200, 16_800
 def build(method, modalities, args):
     torch.manual_seed(0)
     if method in registry.PAPER:
-        return LumaModel(LumaModelConfig(method=method, modalities=modalities, ensemble_size=args.ensemble_size,
-                                         mc_samples=args.passes))
+        return registry.resolve(method)().build_model(modalities, ensemble_size=args.ensemble_size,
+                                                      mc_samples=args.passes)
     return MethodModel(MethodConfig(method=method, modalities=modalities, num_train_examples=TRAIN_SIZE))
 
 

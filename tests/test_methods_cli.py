@@ -121,3 +121,29 @@ def test_the_methods_package_ships_in_the_wheel():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "luma_noise").rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def test_paper_methods_are_registered_through_adapters_of_luma_model():
+    from luma_noise.baselines import LumaModel
+
+    for name, members in (("mcd", 1), ("de", 3), ("rcml", 1)):
+        model = registry.resolve(name)().build_model(("image", "text"), ensemble_size=3, text_dim=8)
+        assert isinstance(model, LumaModel) and model.config.method == name and len(model.members) == members
+    assert registry.expand(["rcml", "all", "tmc"])[:4] == ["rcml", "mcd", "de", "softmax"]
+
+
+def test_a_subclass_changes_a_default_and_is_found_by_module_and_class(tmp_path, monkeypatch):
+    (tmp_path / "my_variants.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from luma_noise.baselines.methods.evidential import DBF\n\n\n"
+        "class DBFNoSelf(DBF):\n"
+        "    name = 'dbf_no_self'\n\n"
+        "    @dataclass\n"
+        "    class Config(DBF.Config):\n"
+        "        self_term: bool = False\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = registry.resolve("my_variants:DBFNoSelf")
+    assert cls().config.self_term is False and cls().config.flambda == 1.0
+    assert registry.run_label("my_variants:DBFNoSelf") == "dbf_no_self"
+    with pytest.raises(ValueError, match="flambda"):
+        cls(flambda=-1)

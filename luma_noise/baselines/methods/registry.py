@@ -20,14 +20,17 @@ from .softmax import Softmax, TemperatureScaled
 class PaperMethod(Method):
     """Adapter of a paper baseline: trained and evaluated by `LumaModel` (today's code path).
 
-    `model_config(modalities, **settings)` gives the `LumaModelConfig` keywords; `loss` and
-    `predict` live in `LumaModel` (MC dropout passes, the ensemble, RCML's Dirichlet).
+    `build_model(modalities, **settings)` returns the `LumaModel` (settings: `LumaModelConfig`
+    keywords); its loss and predictive procedure (MC dropout passes, the ensemble, RCML's
+    Dirichlet) live there, and the `train` command trains it on its own path (`train._fit`).
     """
 
     paper = True
 
-    def model_config(self, modalities, **settings) -> dict:
-        return {"method": self.name, "modalities": list(modalities), **settings}
+    def build_model(self, modalities, **settings):
+        from ..model import LumaModel, LumaModelConfig
+
+        return LumaModel(LumaModelConfig(method=self.name, modalities=tuple(modalities), **settings))
 
 
 class MCDropout(PaperMethod):
