@@ -165,6 +165,9 @@ class MethodModel(PreTrainedModel):
         if labels is not None and bool((labels < self.config.num_classes).all()):
             loss = self.method.loss(views, labels, Step(math.inf, False, example_index, self.extra))
         nan = torch.full_like(pred.total, float("nan"))
+        lacking = [name for name in self.method.score_names() if name not in pred.scores]
+        if lacking:
+            raise ValueError(f"{self.config.method}.predict returned no OOD scores {lacking} (its `scores`)")
         scores = torch.stack([pred.scores[name] for name in self.method.score_names()], -1)
         return MethodOutput(loss=loss, logits=pred.probs.clamp(min=1e-30).log(), total=pred.total,
                             aleatoric=nan if pred.aleatoric is None else pred.aleatoric,
