@@ -147,3 +147,16 @@ def test_a_subclass_changes_a_default_and_is_found_by_module_and_class(tmp_path,
     assert registry.run_label("my_variants:DBFNoSelf") == "dbf_no_self"
     with pytest.raises(ValueError, match="flambda"):
         cls(flambda=-1)
+
+
+def test_sweep_and_train_parse_any_method_and_fused_subset():
+    import argparse
+
+    from luma_noise.baselines.__main__ import mount
+
+    parser = argparse.ArgumentParser()
+    mount(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["sweep", "--output-dir", "x", "--methods", "all", "pkg.mod:Cls",
+                              "--modalities", "image+text", "multimodal"])
+    assert args.methods == ["all", "pkg.mod:Cls"] and args.modalities == ["image+text", "multimodal"]
+    assert parser.parse_args(["train", "clean", "--output-dir", "x"]).methods == ["mcd", "de", "rcml"]

@@ -117,3 +117,29 @@ def test_config_names_every_bad_value_at_once():
         MethodConfig(method="rcml", modalities=CHEAP)
     with pytest.raises(ValueError, match="variant must be one of"):
         MethodConfig(method="qmf", method_config={"variant": "rgb"}, modalities=CHEAP, num_train_examples=4)
+
+
+def test_temperature_scaling_applies_on_top_of_any_logits_method():
+    """QMF's fused logits, scaled: argmax and energy unchanged, the validation NLL at its minimum."""
+    generator = torch.Generator().manual_seed(0)
+    rows = [{"pixel_values": torch.randn(3, 32, 32, generator=generator),
+             "text_embeddings": torch.randn(16, generator=generator), "label": i % 42} for i in range(48)]
+
+    def collate(batch):
+        return {"pixel_values": torch.stack([r["pixel_values"] for r in batch]),
+                "text_embeddings": torch.stack([r["text_embeddings"] for r in batch]),
+                "labels": torch.tensor([r["label"] for r in batch])}
+
+    model = _model("qmf", CHEAP).eval()
+    before = methods.predict(model, rows, collate)
+    temperature = methods.fit_model_temperature(model, rows, collate)
+    after = methods.predict(model, rows, collate)
+    assert temperature != 1.0 and model.config.calibration_temperature == temperature
+    assert (before["probs"].argmax(1) == after["probs"].argmax(1)).all()
+    np.testing.assert_allclose(before["score_energy"], after["score_energy"], rtol=1e-6)
+
+    def nll(t):
+        logits = torch.log(torch.as_tensor(before["probs"], dtype=torch.float64)) / t
+        return torch.nn.functional.cross_entropy(logits, torch.as_tensor(before["labels"])).item()
+
+    assert nll(temperature) <= min(nll(temperature * 1.01), nll(temperature / 1.01), nll(1.0))
