@@ -113,7 +113,7 @@ def _model_figures(figure_data, out: Path) -> list:
             reliability.append((title, *analysis.reliability(probs, labels)))
             correct = probs.argmax(axis=1) == labels
             curves = {k: analysis.risk_coverage(_cat(preds, f"test_{k}"), correct)
-                      for k in ("aleatoric", "epistemic") if _cat(preds, f"test_{k}") is not None}
+                      for k in ("aleatoric", "epistemic", "total") if _cat(preds, f"test_{k}") is not None}
             selective.append((title, curves))
             test_epi, ood_epi = _cat(preds, "test_epistemic"), _cat(preds, "ood_epistemic")
             if test_epi is not None and ood_epi is not None:
