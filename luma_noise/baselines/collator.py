@@ -71,6 +71,8 @@ class LumaCollator:
         out = {INPUT_NAMES[m]: torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in batch[INPUT_NAMES[m]]])
                for m in self.modalities}
         out["labels"] = torch.as_tensor(batch["label"], dtype=torch.int64)
+        if "example_index" in batch:  # a stable dataset index (methods.with_example_index; QMF's history)
+            out["example_index"] = torch.as_tensor([int(i) for i in batch["example_index"]], dtype=torch.int64)
         return out
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, plots
+from . import analysis, leaderboard, plots
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -82,11 +82,13 @@ def write_report(paths, output_dir) -> dict:
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
-    files = ["report.md", "results.csv"]
+    board = leaderboard.leaderboard(long)
+    board.to_csv(out / "leaderboard.csv", index=False)
+    files = ["report.md", "results.csv", "leaderboard.csv"]
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing))
+    (out / "report.md").write_text(_markdown(runs, summary, files, missing) + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
@@ -173,7 +175,7 @@ def _model_figures(figure_data, out: Path) -> list:
             reliability.append((title, *analysis.reliability(probs, labels)))
             correct = probs.argmax(axis=1) == labels
             curves = {k: analysis.risk_coverage(_cat(preds, f"test_{k}"), correct)
-                      for k in ("aleatoric", "epistemic") if _cat(preds, f"test_{k}") is not None}
+                      for k in ("aleatoric", "epistemic", "total") if _cat(preds, f"test_{k}") is not None}
             selective.append((title, curves))
             test_epi, ood_epi = _cat(preds, "test_epistemic"), _cat(preds, "ood_epistemic")
             if test_epi is not None and ood_epi is not None:

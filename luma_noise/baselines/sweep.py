@@ -119,8 +119,10 @@ def _finished(run_dir: Path, record: dict) -> bool:
 
 
 def models_per_run(methods, modalities) -> int:
-    """Models one run trains: each method on each modality, RCML on the fusion only (the protocol)."""
-    return sum(1 for m in methods for mod in modalities if m != "rcml" or mod == "multimodal")
+    """Models one run trains: each method on each modality it accepts (`train.plan_runs`)."""
+    from .train import plan_runs
+
+    return len(plan_runs(methods, modalities, [0]))
 
 
 @contextlib.contextmanager

@@ -54,9 +54,14 @@ RUN_DEFAULTS = {
 
 def add_run_options(group) -> None:
     """Add the run options (RUN_DEFAULTS) to an argparse parser or argument group."""
-    group.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    group.add_argument("--modalities", nargs="+", choices=RUN_MODALITIES, default=list(RUN_MODALITIES),
-                       help="RCML runs on multimodal only")
+    from .methods.registry import BUILTIN
+
+    group.add_argument("--methods", nargs="+", default=list(METHODS), metavar="METHOD",
+                       help=f"{', '.join(BUILTIN)}, all (every one of them) or package.module:Class "
+                            f"(docs/methods.md); default: the paper's {' '.join(METHODS)}")
+    group.add_argument("--modalities", nargs="+", default=list(RUN_MODALITIES), metavar="MODALITY",
+                       help=f"{', '.join(RUN_MODALITIES)} (= all three fused) or a fused subset such as image+text; "
+                            "a method runs on those it accepts (RCML and the fusion methods on two or more)")
     group.add_argument("--mode", choices=MODES, default=RUN_DEFAULTS["mode"])
     group.add_argument("--text-model", default=RUN_DEFAULTS["text_model"], metavar="ID_OR_PATH")
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
@@ -100,21 +105,29 @@ def summary(results: dict, output_dir) -> str:
     lines = [f"{len(results['results'])} runs of {results['config']} ({results['mode']}) in {output_dir}/results.json",
              f"{'run':<28} {'acc':>6} {'ale':>6} {'epi':>6} {'auroc':>6} {'ece':>6} {'epochs':>6}"]
     for r in results["results"]:
+        ale, epi = (f"{r[k]:6.3f}" if r.get(k) is not None else f"{'-':>6}" for k in ("aleatoric", "epistemic"))
         lines.append(f"{r['method'] + '-' + r['modality'] + '-seed' + str(r['seed']):<28} {r['accuracy']:6.3f} "
-                     f"{r['aleatoric']:6.3f} {r['epistemic']:6.3f} {r['ood_auroc']:6.3f} {r['ece']:6.3f} "
+                     f"{ale} {epi} {r['ood_auroc']:6.3f} {r['ece']:6.3f} "
                      f"{r.get('epochs', 0):6d}")
     return "\n".join(lines)
 
 
 def plan_runs(methods, modalities, seeds) -> list:
-    """(method, modality, seed) in training order; RCML only on multimodal."""
-    return [(method, modality, seed) for seed in seeds for method in METHODS if method in methods
-            for modality in RUN_MODALITIES if modality in modalities
-            if method != "rcml" or modality == "multimodal"]
+    """(method, modality, seed) in training order (the paper's methods, then the others as given; "all"
+    = every built-in); each method on the modalities it accepts (RCML and fusion methods on 2 or more)."""
+    from .methods.registry import accepts, expand
+
+    methods = expand(methods)
+    methods = [m for m in METHODS if m in methods] + [m for m in methods if m not in METHODS]
+    modalities = [m for m in RUN_MODALITIES if m in modalities] + [m for m in modalities if m not in RUN_MODALITIES]
+    return [(method, modality, seed) for seed in seeds for method in methods for modality in modalities
+            if accepts(method, _modalities(modality))]
 
 
 def run_name(method: str, modality: str, seed: int) -> str:
-    return f"{method}-{modality}-seed{seed}"
+    from .methods.registry import run_label
+
+    return f"{run_label(method)}-{modality}-seed{seed}"
 
 
 def run_training(config_name: str, output_dir, *, fields=None, mirror=None, methods=METHODS,
@@ -215,14 +228,19 @@ def _check_settings(values: dict) -> list:
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size", "patience"):
         if not isinstance(values[name], int) or values[name] < 1:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
+    from .methods.registry import check_methods, expand
+
+    method_problems = check_methods(values["methods"])
+    errors += [f"methods: {problem}" for problem in method_problems]
     # one member or one dropout pass: the epistemic spread is 0 by construction, the measure means nothing
+    chosen = [] if method_problems else expand(values["methods"])
     for name, method in (("ensemble_size", "de"), ("mc_samples", "mcd")):
-        if values[name] == 1 and method in values["methods"]:
+        if values[name] == 1 and method in chosen:
             errors.append(f"{name} 1 leaves {method}'s epistemic uncertainty at 0 by construction: use >= 2")
-    for name, allowed in (("methods", METHODS), ("modalities", RUN_MODALITIES)):
-        bad = [v for v in values[name] if v not in allowed]
-        if bad or not values[name]:
-            errors.append(f"{name} must be among {allowed}, got {list(values[name])!r}")
+    bad = [v for v in values["modalities"] if not _valid_modality(v)]
+    if bad or not values["modalities"]:
+        errors.append(f"modalities must be among {RUN_MODALITIES} or fused subsets such as image+text, "
+                      f"got {list(values['modalities'])!r}")
     choices = (("mode", MODES), ("ensemble_training", ENSEMBLE_TRAINING), ("device", ("auto", "cpu", "cuda")))
     for name, allowed in choices:
         if values[name] not in allowed:
@@ -240,7 +258,15 @@ def _check_settings(values: dict) -> list:
 
 
 def _modalities(run_modality: str) -> tuple:
-    return ALL_MODALITIES if run_modality == "multimodal" else (run_modality,)
+    return ALL_MODALITIES if run_modality == "multimodal" else tuple(run_modality.split("+"))
+
+
+def _valid_modality(run_modality) -> bool:
+    """"multimodal", one modality, or distinct modalities joined by + in the order image, audio, text."""
+    parts = run_modality.split("+") if isinstance(run_modality, str) else []
+    return run_modality == "multimodal" or (
+        bool(parts) and len(set(parts)) == len(parts) and all(p in ALL_MODALITIES for p in parts)
+        and parts == sorted(parts, key=ALL_MODALITIES.index) and len(parts) < len(ALL_MODALITIES))
 
 
 def _needed_modalities(runs) -> list:
@@ -337,6 +363,10 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
     """Train (or resume), evaluate and save one run; writes models/<name>/done.json last."""
     from .model import LumaModel
 
+    if method not in METHODS:  # a method object (luma_noise.baselines.methods): its own path
+        from .methods.runner import train_method_run
+
+        return train_method_run(name, method, modality, seed, data, collator, output_dir, say, settings)
     split = data["train"].train_test_split(test_size=0.2, seed=seed)
     model_config = _model_config(method, modality, data["train"], settings)
     if method == "de" and settings["ensemble_training"] == "independent":
@@ -468,6 +498,9 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
            **classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"]),
            "ood_auroc": ood_auroc(test["epistemic"], arrays["ood"]["epistemic"]),
            "predictions": f"predictions/{name}.npz"}
+    from .methods.evaluation import from_predictions  # AURC of H(p); the OOD measures of every score
+
+    row.update(from_predictions({f"{s}_{k}": v for s, a in arrays.items() for k, v in a.items()}))
     npz = {f"{split}_{key}": value for split, a in arrays.items() for key, value in a.items()
            if key != "conflict_modality"}
     if "conflict_modality" in test:
