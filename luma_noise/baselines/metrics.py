@@ -1,6 +1,12 @@
 """Metrics of a trained baseline: accuracy, uncertainty, OOD AUROC and calibration.
 
-- accuracy: argmax of the predictive probabilities against the label;
+- accuracy: the method's prediction against the label: argmax of the mean logits for MCD
+  and DE (the paper's), argmax of α for RCML;
+- ece, nll, brier (and, downstream, reliability, selective prediction and conformal sets)
+  are computed from the predictive distribution `probs`, named by "predictive":
+  "sampling-softmax-mean" (fixed MCD/DE: mean over passes or members and noise samples of
+  softmax(μ_t + σ_t ⊙ ε_s)), "softmax-of-mean-logits" (faithful MCD/DE, the reference's)
+  or "dirichlet-mean" (RCML, α/α₀);
 - aleatoric, epistemic: means of the per-example uncertainties (nats for entropies,
   K/α₀ in (0, 1] for RCML's epistemic);
 - ood_auroc: AUROC of the epistemic uncertainty, in-distribution test = 0, OOD = 1
@@ -19,12 +25,15 @@ from ..classes import NUM_ID_CLASSES
 def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dict:
     """Per-example arrays of `model` (eval mode, no gradients) over `dataset`.
 
-    Returns {"probs": (N, C) float32, "labels": (N,) int64, "aleatoric", "epistemic": (N,)
-    float32} and "conflict_modality" (N,) str ("" where none) when the rows have it.
+    Returns {"probs": (N, C) float32 predictive distribution (`LumaModel.predictive`),
+    "predicted": (N,) int64 the method's prediction (argmax of the mean logits), "labels":
+    (N,) int64, "aleatoric", "epistemic": (N,) float32} and "conflict_modality" (N,) str
+    ("" where none) when the rows have it. The evaluation noise is the model's own
+    (seeded by its config's eval_seed), so the arrays do not depend on the global RNG.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    parts = {"probs": [], "labels": [], "aleatoric": [], "epistemic": [], "conflict_modality": []}
+    parts = {"probs": [], "predicted": [], "labels": [], "aleatoric": [], "epistemic": [], "conflict_modality": []}
     rows = []
 
     def flush():
@@ -32,7 +41,9 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
         labels = batch.pop("labels")
         with torch.no_grad():
             out = model(**batch)
-        parts["probs"].append(torch.softmax(out.logits.float(), -1).cpu().numpy())
+        probs = out.probs if out.get("probs") is not None else torch.softmax(out.logits.float(), -1)
+        parts["probs"].append(probs.float().cpu().numpy())
+        parts["predicted"].append(out.logits.argmax(-1).cpu().numpy())
         parts["labels"].append(labels.numpy())
         parts["aleatoric"].append(out.aleatoric.float().cpu().numpy())
         parts["epistemic"].append(out.epistemic.float().cpu().numpy())
@@ -50,11 +61,15 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
     for key in ("probs", "aleatoric", "epistemic"):
         arrays[key] = arrays[key].astype(np.float32)
     arrays["labels"] = arrays["labels"].astype(np.int64)
+    arrays["predicted"] = arrays["predicted"].astype(np.int64)
     return arrays
 
 
-def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:
-    """accuracy, aleatoric, epistemic, ece, nll, brier of in-distribution predictions (numpy arrays)."""
+def classification_metrics(probs, labels, aleatoric, epistemic, predicted=None) -> dict:
+    """accuracy, aleatoric, epistemic, ece, nll, brier of in-distribution predictions (numpy arrays).
+
+    predicted: (N,) the method's predicted classes for the accuracy (default argmax of probs).
+    """
     from torchmetrics.functional.classification import multiclass_calibration_error
 
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
@@ -64,7 +79,7 @@ def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:
     ece = multiclass_calibration_error(torch.from_numpy(probs), torch.from_numpy(labels), num_classes=num_classes,
                                        n_bins=15, norm="l1")
     return {
-        "accuracy": float((probs.argmax(1) == labels).mean()),
+        "accuracy": float(((probs.argmax(1) if predicted is None else np.asarray(predicted)) == labels).mean()),
         "aleatoric": float(np.mean(aleatoric)),
         "epistemic": float(np.mean(epistemic)),
         "ece": float(ece),
@@ -85,14 +100,23 @@ def ood_auroc(epistemic_test, epistemic_ood) -> float:
 def compute_metrics(eval_pred) -> dict:
     """For `Trainer(compute_metrics=...)`: the metrics of `classification_metrics`.
 
-    eval_pred.predictions is the model's (logits, aleatoric, epistemic); rows whose label
-    is not an in-distribution class (OOD ids >= 42) are left out.
+    eval_pred.predictions is the model's (logits, aleatoric, epistemic[, probs][, batch_loss])
+    (the `LumaOutput` fields that are set, in order); rows whose label is not an
+    in-distribution class (OOD ids >= 42) are left out. With batch_loss (faithful MC dropout)
+    the result also holds "loss", the plain mean of the per-batch validation losses, which
+    the Trainer reports as eval_loss (its own is weighted by batch size).
     """
-    logits, aleatoric, epistemic = eval_pred.predictions
+    logits, aleatoric, epistemic, *rest = eval_pred.predictions
     labels = np.asarray(eval_pred.label_ids)
     keep = labels < NUM_ID_CLASSES
-    probs = torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), -1).numpy()
-    return classification_metrics(probs[keep], labels[keep], np.asarray(aleatoric)[keep], np.asarray(epistemic)[keep])
+    logits = np.asarray(logits)
+    probs = np.asarray(rest[0]) if rest else torch.softmax(torch.as_tensor(logits, dtype=torch.float64), -1).numpy()
+    report = classification_metrics(probs[keep], labels[keep], np.asarray(aleatoric)[keep],
+                                    np.asarray(epistemic)[keep], predicted=logits.argmax(-1)[keep])
+    if len(rest) > 1:
+        shares = np.asarray(rest[1], dtype=np.float64)
+        report["loss"] = float(shares[:, 0].sum() / shares[:, 1].sum())
+    return report
 
 
 def evaluate(model, dataset, ood=None, collator=None, batch_size: int = 128, device=None,
@@ -110,7 +134,8 @@ def evaluate(model, dataset, ood=None, collator=None, batch_size: int = 128, dev
     if collator is None:
         collator = LumaCollator(mode=model.config.mode, modalities=model.config.modalities)
     test = predict(model, dataset, collator, batch_size, device)
-    report = classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"])
+    report = classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"],
+                                    predicted=test["predicted"])
     predictions = {"test": test}
     if ood is not None:
         predictions["ood"] = predict(model, ood, collator, batch_size, device)
