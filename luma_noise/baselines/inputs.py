@@ -99,6 +99,29 @@ def reference_frames(num_samples: int) -> int:
     return 1 + int(num_samples) // HOP
 
 
+def long_clips(dataset) -> dict:
+    """What faithful mode does with clips the reference cannot batch, for results.json.
+
+    dataset: a prepared split (or DatasetDict) with an `audio` column. Counts, per split, the
+    clips whose reference spectrogram has more than 128 frames (`reference_frames`), reading
+    only the wav headers.
+    """
+    import datasets
+    import soundfile
+
+    splits = dataset if isinstance(dataset, dict) else {"data": dataset}
+    counts = {}
+    for name, split in splits.items():
+        if isinstance(split.features["audio"], datasets.Audio):  # else already the {bytes, path} struct
+            split = split.cast_column("audio", datasets.Audio(decode=False))
+        cells = split["audio"]
+        lengths = [soundfile.info(io.BytesIO(c["bytes"]) if c.get("bytes") else c["path"]).frames for c in cells]
+        counts[name] = int(sum(reference_frames(n) > FRAMES for n in lengths))
+    return {"clips_longer_than_128_frames": counts,
+            "handling": "cut to their first 128 frames; the reference keeps them at full length and cannot batch "
+                        "them (BASELINES.md §6 defect 7)"}
+
+
 def _fit_frames(spec):
     """Crop or zero-pad the time (last) axis to FRAMES."""
     import torch

@@ -1,7 +1,8 @@
 """Metrics of a trained baseline: accuracy, uncertainty, OOD AUROC and calibration.
 
-- accuracy: the method's prediction against the label: argmax of the mean logits for MCD
-  and DE (the paper's), argmax of α for RCML;
+- accuracy: argmax of the predictive probabilities against the label (faithful MCD/DE:
+  argmax of the mean logits, the paper's; fixed MCD/DE: of the sampling-softmax mean, which
+  can differ where σ is large; RCML: of α);
 - ece, nll, brier (and, downstream, reliability, selective prediction and conformal sets)
   are computed from the predictive distribution `probs`, named by "predictive":
   "sampling-softmax-mean" (fixed MCD/DE: mean over passes or members and noise samples of
@@ -26,14 +27,13 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
     """Per-example arrays of `model` (eval mode, no gradients) over `dataset`.
 
     Returns {"probs": (N, C) float32 predictive distribution (`LumaModel.predictive`),
-    "predicted": (N,) int64 the method's prediction (argmax of the mean logits), "labels":
-    (N,) int64, "aleatoric", "epistemic": (N,) float32} and "conflict_modality" (N,) str
+    "labels": (N,) int64, "aleatoric", "epistemic": (N,) float32} and "conflict_modality" (N,) str
     ("" where none) when the rows have it. The evaluation noise is the model's own
     (seeded by its config's eval_seed), so the arrays do not depend on the global RNG.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    parts = {"probs": [], "predicted": [], "labels": [], "aleatoric": [], "epistemic": [], "conflict_modality": []}
+    parts = {"probs": [], "labels": [], "aleatoric": [], "epistemic": [], "conflict_modality": []}
     rows = []
 
     def flush():
@@ -43,7 +43,6 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
             out = model(**batch)
         probs = out.probs if out.get("probs") is not None else torch.softmax(out.logits.float(), -1)
         parts["probs"].append(probs.float().cpu().numpy())
-        parts["predicted"].append(out.logits.argmax(-1).cpu().numpy())
         parts["labels"].append(labels.numpy())
         parts["aleatoric"].append(out.aleatoric.float().cpu().numpy())
         parts["epistemic"].append(out.epistemic.float().cpu().numpy())
@@ -61,15 +60,11 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
     for key in ("probs", "aleatoric", "epistemic"):
         arrays[key] = arrays[key].astype(np.float32)
     arrays["labels"] = arrays["labels"].astype(np.int64)
-    arrays["predicted"] = arrays["predicted"].astype(np.int64)
     return arrays
 
 
-def classification_metrics(probs, labels, aleatoric, epistemic, predicted=None) -> dict:
-    """accuracy, aleatoric, epistemic, ece, nll, brier of in-distribution predictions (numpy arrays).
-
-    predicted: (N,) the method's predicted classes for the accuracy (default argmax of probs).
-    """
+def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:
+    """accuracy, aleatoric, epistemic, ece, nll, brier of in-distribution predictions (numpy arrays)."""
     from torchmetrics.functional.classification import multiclass_calibration_error
 
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
@@ -79,7 +74,7 @@ def classification_metrics(probs, labels, aleatoric, epistemic, predicted=None) 
     ece = multiclass_calibration_error(torch.from_numpy(probs), torch.from_numpy(labels), num_classes=num_classes,
                                        n_bins=15, norm="l1")
     return {
-        "accuracy": float(((probs.argmax(1) if predicted is None else np.asarray(predicted)) == labels).mean()),
+        "accuracy": float((probs.argmax(1) == labels).mean()),
         "aleatoric": float(np.mean(aleatoric)),
         "epistemic": float(np.mean(epistemic)),
         "ece": float(ece),
@@ -111,8 +106,7 @@ def compute_metrics(eval_pred) -> dict:
     keep = labels < NUM_ID_CLASSES
     logits = np.asarray(logits)
     probs = np.asarray(rest[0]) if rest else torch.softmax(torch.as_tensor(logits, dtype=torch.float64), -1).numpy()
-    report = classification_metrics(probs[keep], labels[keep], np.asarray(aleatoric)[keep],
-                                    np.asarray(epistemic)[keep], predicted=logits.argmax(-1)[keep])
+    report = classification_metrics(probs[keep], labels[keep], np.asarray(aleatoric)[keep], np.asarray(epistemic)[keep])
     if len(rest) > 1:
         shares = np.asarray(rest[1], dtype=np.float64)
         report["loss"] = float(shares[:, 0].sum() / shares[:, 1].sum())
@@ -134,8 +128,7 @@ def evaluate(model, dataset, ood=None, collator=None, batch_size: int = 128, dev
     if collator is None:
         collator = LumaCollator(mode=model.config.mode, modalities=model.config.modalities)
     test = predict(model, dataset, collator, batch_size, device)
-    report = classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"],
-                                    predicted=test["predicted"])
+    report = classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"])
     predictions = {"test": test}
     if ood is not None:
         predictions["ood"] = predict(model, ood, collator, batch_size, device)

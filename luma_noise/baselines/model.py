@@ -91,8 +91,7 @@ class LumaModelConfig(PretrainedConfig):
 
 @dataclass
 class LumaOutput(ModelOutput):
-    """loss: scalar; logits (B, C): the mean logits (argmax: the paper's prediction; RCML:
-    log α/α₀). In eval mode only: aleatoric, epistemic (B,) (see `uncertainty`); probs (B, C),
+    """loss: scalar; logits (B, C): the mean logits (RCML: log α/α₀). In eval mode only: aleatoric, epistemic (B,) (see `uncertainty`); probs (B, C),
     the predictive distribution named by `LumaModel.predictive`; batch_loss (B, 2), only for
     faithful MC dropout with labels: [L/B, 1/B] on every row, so that `compute_metrics`
     averages the per-batch validation losses plainly, as the reference does."""

@@ -212,14 +212,26 @@ def _markdown(runs, summary, files, missing) -> str:
     text += _table(summary, [(f"`{v}`", "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
     text += _table(summary, [("`clean`", "accuracy", "clean")] + [(f"`{v}`", "accuracy_change", v) for v in changed])
-    text += _beyond(summary, variants, files)
+    text += _beyond(summary, variants, files, _predictive_note(runs))
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
         text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(missing) + ".", ""]
     return "\n".join(text)
 
 
-def _beyond(summary, variants, files) -> list:
+def _predictive_note(runs) -> str:
+    """Which predictive distribution each model's probabilities are (the `predictive` entry of its
+    predictions file), for the columns computed from them."""
+    kinds = defaultdict(set)
+    for run in runs.itertuples(index=False):
+        if isinstance(run.predictions, str) and Path(run.predictions).is_file():
+            with np.load(run.predictions, allow_pickle=False) as data:
+                kinds[str(data["predictive"]) if "predictive" in data.files else "unstated"].add((run.method, run.modality))
+    return "; ".join(f"`{kind}` for " + ", ".join(_label(*m) for m in model_order(models))
+                     for kind, models in sorted(kinds.items()))
+
+
+def _beyond(summary, variants, files, predictive="") -> list:
     text = []
     if "figure10.png" in files:
         text += ["## Figure 10: uncertainty against the label-noise proportion", "",
@@ -228,6 +240,9 @@ def _beyond(summary, variants, files) -> list:
              "ECE, NLL and Brier score as the training command measured them; AURC is the area under the "
              "risk-coverage curve when the most uncertain test examples (by aleatoric or epistemic uncertainty) "
              "are rejected first (lower is better).", ""]
+    if predictive:  # ECE, NLL, Brier, reliability and conformal sets all use these probabilities
+        text += [f"Predictive distribution behind ECE, NLL, Brier, the reliability diagrams and the conformal sets: "
+                 f"{predictive}.", ""]
     measures = [("ECE", "ece"), ("NLL", "nll"), ("Brier", "brier"), ("AURC (aleatoric)", "aurc_aleatoric"),
                 ("AURC (epistemic)", "aurc_epistemic")]
     text += _table(summary, [(title, m, "clean") for title, m in measures])
