@@ -293,3 +293,23 @@ def test_long_clips_are_counted_and_cut_to_their_first_128_frames(mel):
     full = inputs.mel_power(clip)
     assert full.shape == (128, 241) and inputs.reference_frames(len(clip)) == 241
     torch.testing.assert_close(got[0], full[:, :128])
+
+
+def test_long_clips_counts_the_clips_the_reference_cannot_batch():
+    """`long_clips` (results.json's `faithful_audio`) reads only wav headers: 25,600 samples at
+    any rate give 129 reference frames (counted), 25,599 give 128 (not counted)."""
+    import io
+
+    import datasets
+    import soundfile
+
+    def wav(samples, rate):
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.zeros(samples, dtype=np.float32), rate, format="WAV")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    cells = [wav(25_600, 16_000), wav(25_599, 16_000), wav(76_800, 48_000), wav(8_000, 16_000)]
+    split = datasets.Dataset.from_dict({"audio": cells})
+    report = inputs.long_clips({"test": split, "ood": split.select([1, 3])})
+    assert report["clips_longer_than_128_frames"] == {"test": 2, "ood": 0}
+    assert "first 128 frames" in report["handling"]
