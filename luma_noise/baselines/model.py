@@ -190,7 +190,7 @@ class LumaModel(PreTrainedModel):
         net = self.members[0]
         per_row = sum(ACTIVATION_FLOATS[m] for m in self.config.modalities)
         net.train()  # dropout stays on: MC dropout
-        seed = int(torch.randint(2 ** 62, (), generator=generator))
+        seed = int(torch.randint(2 ** 62, (), generator=generator, device=generator.device))
         try:  # dropout draws from the global generator: seed it from `generator` inside a fork
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
