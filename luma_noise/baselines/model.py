@@ -91,10 +91,11 @@ class LumaModelConfig(PretrainedConfig):
 
 @dataclass
 class LumaOutput(ModelOutput):
-    """loss: scalar; logits (B, C): the mean logits (RCML: log α/α₀). In eval mode only: aleatoric, epistemic (B,) (see `uncertainty`); probs (B, C),
-    the predictive distribution named by `LumaModel.predictive`; batch_loss (B, 2), only for
-    faithful MC dropout with labels: [L/B, 1/B] on every row, so that `compute_metrics`
-    averages the per-batch validation losses plainly, as the reference does."""
+    """loss: scalar; logits (B, C): the mean logits (RCML: log α/α₀). In eval mode only:
+    aleatoric, epistemic (B,) (see `uncertainty`); probs (B, C), the predictive distribution
+    named by `LumaModel.predictive`; batch_loss (B, 2), only for faithful MC dropout with
+    labels: [L/B, 1/B] on every row, so that `compute_metrics` averages the per-batch
+    validation losses plainly, as the reference does."""
 
     loss: Optional[torch.FloatTensor] = None
     logits: Optional[torch.FloatTensor] = None

@@ -36,11 +36,11 @@ def _reference_entropy(probs):
 
 
 def _sampled_probs(mu, sigma, samples: int, class_dim: int, generator=None):
-    """(1/S) Σ_s softmax(μ + σ ⊙ ε_s) over classes of the (S, B, C) samples: (B, C).
+    """(1/S) Σ_s softmax(μ + σ ⊙ ε_s) over `class_dim` of the (S, B, C) samples: (B, C).
 
     One ε_s (S, 1, C) serves every example: each example's estimate is still unbiased,
-    and it does not depend on which examples share its batch. (`class_dim` is kept for
-    callers; the reference's batch-axis softmax is `_reference_sampled_probs`.)
+    and it does not depend on which examples share its batch. The baselines use class_dim
+    -1 (classes); the reference's batch-axis sampler is `_reference_sampled_probs`.
     """
     eps = torch.randn((samples, 1, mu.shape[-1]), generator=generator, device=mu.device, dtype=mu.dtype)
     return F.softmax(mu + sigma * eps, dim=class_dim).mean(0)
