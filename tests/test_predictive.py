@@ -99,6 +99,26 @@ def test_evaluation_noise_comes_from_the_configured_seed_not_the_global_rng(meth
         LumaModelConfig(eval_seed=-1)
 
 
+def test_predict_takes_a_generator_for_the_whole_split():
+    """`predict(generator=)`: noise drawn batch after batch from one generator (reproducible
+    from its seed); without it, every batch draws the model's eval_seed noise."""
+    from luma_noise.baselines import predict
+
+    model = _model("mcd")
+    rows = [{"text_embeddings": torch.randn(8), "label": 0}] * 4  # four identical rows, batches of 2
+
+    def collate(batch):
+        return {"text_embeddings": torch.stack([r["text_embeddings"] for r in batch]),
+                "labels": torch.tensor([r["label"] for r in batch])}
+
+    default = predict(model, rows, collate, batch_size=2)
+    seeded = [predict(model, rows, collate, batch_size=2, generator=torch.Generator().manual_seed(9))
+              for _ in range(2)]
+    np.testing.assert_array_equal(default["aleatoric"][:2], default["aleatoric"][2:])  # the same noise per batch
+    np.testing.assert_array_equal(seeded[0]["probs"], seeded[1]["probs"])
+    assert not np.array_equal(seeded[0]["aleatoric"][:2], seeded[0]["aleatoric"][2:])  # fresh noise per batch
+
+
 def test_mc_dropout_masks_are_seeded_per_call():
     """Two MC-dropout calls with one generator draw different masks; the same seed, the same masks."""
     model = _model("mcd")

@@ -23,13 +23,15 @@ import torch
 from ..classes import NUM_ID_CLASSES
 
 
-def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dict:
+def predict(model, dataset, collator, batch_size: int = 128, device=None, generator=None) -> dict:
     """Per-example arrays of `model` (eval mode, no gradients) over `dataset`.
 
     Returns {"probs": (N, C) float32 predictive distribution (`LumaModel.predictive`),
     "labels": (N,) int64, "aleatoric", "epistemic": (N,) float32} and "conflict_modality" (N,) str
-    ("" where none) when the rows have it. The evaluation noise is the model's own
-    (seeded by its config's eval_seed), so the arrays do not depend on the global RNG.
+    ("" where none) when the rows have it. The evaluation noise (dropout masks, ε) comes from
+    `generator` (a torch.Generator on the model's device, drawn from batch after batch) if given,
+    else from the model's config.eval_seed (the same noise for every batch); either way the
+    arrays do not depend on torch's global RNG.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
@@ -40,7 +42,7 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None) -> dic
         batch = {k: v.to(device) if k != "labels" else v for k, v in collator(rows).items()}
         labels = batch.pop("labels")
         with torch.no_grad():
-            out = model(**batch)
+            out = model(**batch) if generator is None else model(**batch, generator=generator)
         probs = out.probs if out.get("probs") is not None else torch.softmax(out.logits.float(), -1)
         parts["probs"].append(probs.float().cpu().numpy())
         parts["labels"].append(labels.numpy())
