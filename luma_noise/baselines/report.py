@@ -88,7 +88,8 @@ def write_report(paths, output_dir) -> dict:
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing) + "\n".join(leaderboard.markdown(board)))
+    (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing)
+                                   + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
@@ -255,7 +256,7 @@ def _table(summary, columns) -> list:
     return lines + [""]
 
 
-def _markdown(runs, summary, files, missing) -> str:
+def _markdown(runs, preds, summary, files, missing) -> str:
     variants = variant_order(runs.variant)
     cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
     changed = [v for v in variants if v not in cleans]
@@ -283,14 +284,26 @@ def _markdown(runs, summary, files, missing) -> str:
     text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
     text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
-    text += _beyond(summary, variants, files)
+    text += _beyond(summary, variants, files, _predictive_note(runs, preds))
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
         text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(_md, missing)) + ".", ""]
     return "\n".join(text)
 
 
-def _beyond(summary, variants, files) -> list:
+def _predictive_note(runs, preds) -> str:
+    """Which predictive distribution each model's probabilities are (the `predictive` entry of its
+    predictions file, read and checked by `_read_predictions`), for the columns computed from them."""
+    kinds = defaultdict(set)
+    for index, run in zip(runs.index, runs.itertuples(index=False)):
+        if index in preds:
+            kind = preds[index].get("predictive")
+            kinds[str(kind) if kind is not None and kind.ndim == 0 else "unstated"].add((run.method, run.modality))
+    return "; ".join(f"{_code(kind)} for " + ", ".join(_md(_label(*m)) for m in model_order(models))
+                     for kind, models in sorted(kinds.items()))
+
+
+def _beyond(summary, variants, files, predictive="") -> list:
     text = []
     if "figure10.png" in files:
         text += ["## Figure 10: uncertainty against the label-noise proportion", "",
@@ -299,6 +312,9 @@ def _beyond(summary, variants, files) -> list:
              "ECE, NLL and Brier score as the training command measured them; AURC is the area under the "
              "risk-coverage curve when the most uncertain test examples (by aleatoric or epistemic uncertainty) "
              "are rejected first (lower is better).", ""]
+    if predictive:  # ECE, NLL, Brier, reliability and conformal sets all use these probabilities
+        text += [f"Predictive distribution behind ECE, NLL, Brier, the reliability diagrams and the conformal sets: "
+                 f"{predictive}.", ""]
     measures = [("ECE", "ece"), ("NLL", "nll"), ("Brier", "brier"), ("AURC (aleatoric)", "aurc_aleatoric"),
                 ("AURC (epistemic)", "aurc_epistemic")]
     text += _table(summary, [(title, m, "clean") for title, m in measures])

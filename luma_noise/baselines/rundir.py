@@ -309,6 +309,16 @@ def newest_complete_checkpoint(folder) -> tuple:
     return chosen, skipped
 
 
+def torch_generator(seed: int, *purpose, device="cpu"):
+    """A torch.Generator on `device` seeded from (seed, purpose): an evaluation's noise, drawn batch
+    after batch, the same in a resumed run as in an uninterrupted one."""
+    import torch
+
+    from ..rng import derive_rng
+
+    return torch.Generator(device=device).manual_seed(int(derive_rng(seed, *purpose).integers(2 ** 63)))
+
+
 @contextlib.contextmanager
 def seeded_torch(seed: int, *purpose):
     """Run the block with torch's random state seeded from (seed, purpose), restored afterwards.

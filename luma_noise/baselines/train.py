@@ -163,6 +163,10 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
         needed = _needed_modalities(runs)
         collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
         data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
+        if mode == "faithful" and "audio" in needed:  # defect 7: what became of the clips the reference cannot batch
+            from .inputs import long_clips
+
+            header["faithful_audio"] = long_clips({s: dataset[s] for s in ("train", "test", "ood")})
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / "models" / name / "done.json").exists():
@@ -369,6 +373,7 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
         return train_method_run(name, method, modality, seed, data, collator, output_dir, say, settings)
     split = data["train"].train_test_split(test_size=0.2, seed=seed)
     model_config = _model_config(method, modality, data["train"], settings)
+    model_config["eval_seed"] = seed  # evaluation noise (dropout masks, ε) derived from the run's seed
     if method == "de" and settings["ensemble_training"] == "independent":
         members = [_fit_member(name, i, model_config, seed, split, collator, output_dir, say, settings)
                    for i in range(settings["ensemble_size"])]
@@ -491,10 +496,11 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
     model.eval()
     arrays = {}
     for split, dataset in (("validation", validation), ("test", data["test"]), ("ood", data["ood"])):
+        generator = rundir.torch_generator(seed, "evaluate", split, device=next(model.parameters()).device)
         with rundir.seeded_torch(seed, "evaluate", split):  # the same numbers in a resumed run
-            arrays[split] = predict(model, dataset, collator, settings["batch_size"])
+            arrays[split] = predict(model, dataset, collator, settings["batch_size"], generator=generator)
     test = arrays["test"]
-    row = {"method": method, "modality": modality, "seed": seed,
+    row = {"method": method, "modality": modality, "seed": seed, "predictive": model.predictive,
            **classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"]),
            "ood_auroc": ood_auroc(test["epistemic"], arrays["ood"]["epistemic"]),
            "predictions": f"predictions/{name}.npz"}
@@ -505,6 +511,7 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
            if key != "conflict_modality"}
     if "conflict_modality" in test:
         npz["test_conflict_modality"] = test["conflict_modality"]
+    npz["predictive"] = np.array(model.predictive)  # which distribution the *_probs hold
     rundir.write_npz(output_dir / "predictions" / f"{name}.npz", npz)
     return row
 
