@@ -20,8 +20,15 @@ def _fake_training(calls):
     def run_training(config_name, output_dir, *, fields=None, mirror=None, methods=(), modalities=(),
                      seeds=(42,), progress=None, cache_dir=None, max_epochs=2, **_):
         from pathlib import Path
+
+        from luma_noise.baselines import rundir
+        from luma_noise.baselines.train import check_run
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
+        if not (out / "run.json").exists():  # the contract: run.json records the options
+            rundir.write_json(out / "run.json", check_run(config_name, out, fields=fields, mirror=mirror,
+                                                          methods=methods, modalities=modalities, seeds=seeds,
+                                                          max_epochs=max_epochs, **_)[0])
         results = []
         for method in methods:
             for modality in modalities:

@@ -128,4 +128,7 @@ def measures(pred: dict) -> dict:
             out["conformal_coverage"], out["conformal_set_size"] = coverage, size
     if "test_conflict_modality" in pred:
         out.update(_conflict(pred))
+    from .methods.evaluation import from_predictions  # AURC of H(p); AUROC, AUPR-In/Out, FPR@95 of every score
+
+    out.update(from_predictions(pred))
     return out

@@ -4,7 +4,8 @@ The same per-example functions (`inputs.py`) serve two paths that give identical
 - raw: the collator decodes images and audio and embeds texts batch by batch (texts are
   memoised, so BERT runs once per text per process);
 - cached: `featurize_dataset` runs them once through `datasets`' `map`, cached on disk under
-  a fingerprint of (dataset, mode, modalities, text model); the collator then only stacks.
+  a fingerprint of (dataset, mode, modalities, text model and, for a local folder, a digest of
+  its files); the collator then only stacks.
 """
 
 import hashlib
@@ -70,6 +71,8 @@ class LumaCollator:
         out = {INPUT_NAMES[m]: torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in batch[INPUT_NAMES[m]]])
                for m in self.modalities}
         out["labels"] = torch.as_tensor(batch["label"], dtype=torch.int64)
+        if "example_index" in batch:  # a stable dataset index (methods.with_example_index; QMF's history)
+            out["example_index"] = torch.as_tensor([int(i) for i in batch["example_index"]], dtype=torch.int64)
         return out
 
 
@@ -96,7 +99,7 @@ def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num
         return dataset
     keep = [c for c in ("label", "conflict_modality") if c in dataset.column_names]
     key = json.dumps([dataset._fingerprint, collator.mode, collator.modalities, collator.text_model,
-                      collator.text_revision, "baselines-inputs-1"])
+                      collator.text_revision, _text_model_digest(collator), "baselines-inputs-1"])
     features = dict(dataset.features.copy())
     features = datasets.Features({**{c: features[c] for c in keep}, **_input_features(collator.modalities,
                                                                                       _text_dim(collator))})
@@ -104,6 +107,18 @@ def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num
                          remove_columns=[c for c in dataset.column_names if c not in keep], features=features,
                          new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc="model inputs")
     return mapped.with_format("torch")
+
+
+def _text_model_digest(collator: LumaCollator) -> str | None:
+    """Content digest of a local text model folder (weights replaced in place give new
+    embeddings, not the cached ones); None for a Hub id (its revision is in the key)."""
+    from pathlib import Path
+
+    from .rundir import model_folder_digest
+
+    if collator.embedder is None or not Path(collator.text_model).expanduser().is_dir():
+        return None
+    return model_folder_digest(Path(collator.text_model).expanduser())
 
 
 def _text_dim(collator: LumaCollator) -> int:

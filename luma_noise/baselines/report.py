@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, evaluation_report, plots, scorecard
+from . import analysis, evaluation_report, leaderboard, plots, scorecard
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -85,7 +85,9 @@ def write_report(paths, output_dir) -> dict:
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
-    files = ["report.md", "results.csv"]
+    board = leaderboard.leaderboard(long[~long.measure.str.startswith(("scorecard_", "withhold[", "shift["))])
+    board.to_csv(out / "leaderboard.csv", index=False)
+    files = ["report.md", "results.csv", "leaderboard.csv"]
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
@@ -94,7 +96,8 @@ def write_report(paths, output_dir) -> dict:
     card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: _md(_label(*model)), _code)
     card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: _md(_label(*m)), _code)
     card_lines += evaluation_report.shift_markdown(evaluations["shift"], _code, files)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing, card_lines))
+    (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing, card_lines)
+                                   + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
@@ -181,7 +184,7 @@ def _model_figures(figure_data, out: Path) -> list:
             reliability.append((title, *analysis.reliability(probs, labels)))
             correct = probs.argmax(axis=1) == labels
             curves = {k: analysis.risk_coverage(_cat(preds, f"test_{k}"), correct)
-                      for k in ("aleatoric", "epistemic") if _cat(preds, f"test_{k}") is not None}
+                      for k in ("aleatoric", "epistemic", "total") if _cat(preds, f"test_{k}") is not None}
             selective.append((title, curves))
             test_epi, ood_epi = _cat(preds, "test_epistemic"), _cat(preds, "ood_epistemic")
             if test_epi is not None and ood_epi is not None:
@@ -272,7 +275,7 @@ def _scorecard_files(card, out: Path) -> list:
     return ["scorecard.csv", "scorecard.png"]
 
 
-def _markdown(runs, summary, files, missing, extra=()) -> str:
+def _markdown(runs, preds, summary, files, missing, extra=()) -> str:
     variants = variant_order(runs.variant)
     cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
     changed = [v for v in variants if v not in cleans]
@@ -300,7 +303,7 @@ def _markdown(runs, summary, files, missing, extra=()) -> str:
     text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
     text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
-    text += _beyond(summary, variants, files)
+    text += _beyond(summary, variants, files, _predictive_note(runs, preds))
     text += list(extra)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
@@ -308,7 +311,19 @@ def _markdown(runs, summary, files, missing, extra=()) -> str:
     return "\n".join(text)
 
 
-def _beyond(summary, variants, files) -> list:
+def _predictive_note(runs, preds) -> str:
+    """Which predictive distribution each model's probabilities are (the `predictive` entry of its
+    predictions file, read and checked by `_read_predictions`), for the columns computed from them."""
+    kinds = defaultdict(set)
+    for index, run in zip(runs.index, runs.itertuples(index=False)):
+        if index in preds:
+            kind = preds[index].get("predictive")
+            kinds[str(kind) if kind is not None and kind.ndim == 0 else "unstated"].add((run.method, run.modality))
+    return "; ".join(f"{_code(kind)} for " + ", ".join(_md(_label(*m)) for m in model_order(models))
+                     for kind, models in sorted(kinds.items()))
+
+
+def _beyond(summary, variants, files, predictive="") -> list:
     text = []
     if "figure10.png" in files:
         text += ["## Figure 10: uncertainty against the label-noise proportion", "",
@@ -317,6 +332,9 @@ def _beyond(summary, variants, files) -> list:
              "ECE, NLL and Brier score as the training command measured them; AURC is the area under the "
              "risk-coverage curve when the most uncertain test examples (by aleatoric or epistemic uncertainty) "
              "are rejected first (lower is better).", ""]
+    if predictive:  # ECE, NLL, Brier, reliability and conformal sets all use these probabilities
+        text += [f"Predictive distribution behind ECE, NLL, Brier, the reliability diagrams and the conformal sets: "
+                 f"{predictive}.", ""]
     measures = [("ECE", "ece"), ("NLL", "nll"), ("Brier", "brier"), ("AURC (aleatoric)", "aurc_aleatoric"),
                 ("AURC (epistemic)", "aurc_epistemic")]
     text += _table(summary, [(title, m, "clean") for title, m in measures])

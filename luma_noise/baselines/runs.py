@@ -117,6 +117,12 @@ def _check(path: Path, data) -> list:
     return problems
 
 
+def _fused_subset(modality: str) -> bool:
+    """'image+text' and the like: two or more distinct modalities joined by '+'."""
+    parts = modality.split("+")
+    return len(parts) > 1 and len(set(parts)) == len(parts) and set(parts) <= set(MODALITIES)
+
+
 def _show(value) -> str:
     return json.dumps(value)[:80] if not isinstance(value, float) else repr(value)
 
@@ -129,8 +135,10 @@ def _entry_problems(row: dict) -> list:
         problems.append(f"method: expected a non-empty name of at most {MAX_METHOD_CHARS} characters, got {_show(method)}")
     elif any(unicodedata.category(c) == "Cc" for c in method):
         problems.append(f"method: {_show(method)} holds control characters (newline, tab, ...)")
-    if row["modality"] not in MODEL_MODALITIES:
-        problems.append(f"modality: {_show(row['modality'])} is not one of {', '.join(MODEL_MODALITIES)}")
+    modality = row["modality"]
+    if modality not in MODEL_MODALITIES and not (isinstance(modality, str) and _fused_subset(modality)):
+        problems.append(f"modality: {_show(modality)} is not one of {', '.join(MODEL_MODALITIES)} "
+                        "or a fused subset such as image+text")
     if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
         problems.append(f"seed: expected an integer, got {_show(row['seed'])}")
     for key in METRICS + OPTIONAL_METRICS:

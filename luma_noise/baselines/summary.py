@@ -35,7 +35,7 @@ def model_order(models) -> list:
     def key(m):
         method, modality = m
         return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method,
-                MODALITY_ORDER.index(modality))
+                MODALITY_ORDER.index(modality) if modality in MODALITY_ORDER else len(MODALITY_ORDER), modality)
     return sorted(set(models), key=key)
 
 

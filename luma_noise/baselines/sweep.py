@@ -9,7 +9,9 @@ go seed by seed (every config for the first seed, then the next), so a partial s
 gives a one-seed report. All runs share one datasets cache, so each config is prepared once and
 its text embeddings computed once. A run with `sweep.json` (written when it finished, with the
 options it ran with) is skipped; one without is resumed by `run_training`, which does not
-retrain the models it already finished. One progress bar covers the whole sweep.
+retrain the models it already finished. Every run is checked before the first starts (an
+interrupted run's run.json must record the options asked for); one sweep at a time holds the
+root folder (`rundir.FolderLock`). One progress bar covers the whole sweep.
 """
 
 import contextlib
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from . import rundir
 from .runs import parse_variant
 
 DEFAULT_CONFIGS = ("clean", "low_diversity", "sample_noise", "label_noise_0.1", "label_noise_0.2",
@@ -101,6 +104,8 @@ def plan(output_dir, configs, seeds, fields=None) -> list:
         check_field_names(LumaConfig, fields or {})
     except ValueError as err:
         problems.append(f"--set: {err}")
+    if len(set(seeds)) != len(seeds):
+        problems.append(f"--seeds must be distinct, got {list(seeds)}")
     if problems:
         raise ValueError("\n".join(problems))
     if len({folder for _, _, folder in variants}) != len(variants):
@@ -127,7 +132,7 @@ def _finished(run_dir: Path, record: dict) -> bool:
     done = run_dir / DONE
     if not done.is_file():
         return False
-    before = json.loads(done.read_text())
+    before = rundir.read_json(done)
     if before != record:
         differ = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k))
         raise ValueError(f"{run_dir} finished with other options ({', '.join(differ)} differ); "
@@ -136,8 +141,10 @@ def _finished(run_dir: Path, record: dict) -> bool:
 
 
 def models_per_run(methods, modalities) -> int:
-    """Models one run trains: each method on each modality, RCML on the fusion only (the protocol)."""
-    return sum(1 for m in methods for mod in modalities if m != "rcml" or mod == "multimodal")
+    """Models one run trains: each method on each modality it accepts (`train.plan_runs`)."""
+    from .train import plan_runs
+
+    return len(plan_runs(methods, modalities, [0]))
 
 
 @contextlib.contextmanager
@@ -205,12 +212,35 @@ def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=No
     event of run_training after the display (an exception from it stops the sweep: the run
     stays unfinished and the next sweep resumes it).
     """
-    from .train import RUN_DEFAULTS, run_training  # the train command's entry point (contract)
+    from .train import RUN_DEFAULTS
 
     train = {**RUN_DEFAULTS, **train}
     todo = plan(output_dir, configs, seeds, fields)
     seed_of = [int(run_dir.name.split("-", 1)[1]) for _, _, run_dir in todo]
     finished = [_finished(d, _record(c, f, s, mirror, train)) for (c, f, d), s in zip(todo, seed_of)]
+    _check_unfinished(todo, seed_of, finished, mirror, cache_dir, train)
+    with rundir.FolderLock(output_dir):
+        return _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, train)
+
+
+def _check_unfinished(todo, seed_of, finished, mirror, cache_dir, train) -> None:
+    """ValueError naming every problem of the runs still to do (an interrupted run's run.json
+    recording other options included), before the first one starts."""
+    from .train import check_run
+
+    problems = []
+    for (config, run_fields, run_dir), seed, done in zip(todo, seed_of, finished):
+        if not done:
+            problems += check_run(config, run_dir, fields=run_fields, mirror=mirror, seeds=(seed,),
+                                  cache_dir=cache_dir, **train)[1]
+    if problems:
+        raise ValueError("\n".join(dict.fromkeys(problems)))
+
+
+def _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, train) -> dict:
+    """run_sweep's loop over the checked runs (under the root folder's lock)."""
+    from .train import run_training  # the train command's entry point (contract)
+
     start, skipped = time.monotonic(), sum(finished)
     display = _Display(len(todo), skipped, max(1, models_per_run(train["methods"], train["modalities"])), show_progress)
     with _only_our_bar(show_progress), contextlib.closing(display):
@@ -226,7 +256,7 @@ def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=No
 
             run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed_of[index],),
                          progress=progress, cache_dir=cache_dir, **train)
-            (run_dir / DONE).write_text(json.dumps(_record(config, run_fields, seed_of[index], mirror, train), indent=1))
+            rundir.write_json(run_dir / DONE, _record(config, run_fields, seed_of[index], mirror, train))
             finished[index] = True
             display.end_run(sum(finished))
     return {"runs": len(todo), "skipped": skipped, "trained": sum(finished) - skipped,

@@ -14,7 +14,10 @@ and ood. Output folder:
 - checkpoints/<run>/: the Trainer's checkpoints while a run trains (removed when done);
 - train.log: one line per epoch and per finished run.
 
-Finished runs are never retrained; an interrupted run resumes from its last checkpoint.
+Finished runs are never retrained; an interrupted run resumes from its newest complete
+checkpoint. run.json records every option that changes a result: a rerun with other options is
+refused, naming them. One writer at a time (`rundir.FolderLock`); a non-empty folder without
+run.json is refused untouched. Every bad input is named at once before any work (exit 2).
 """
 
 import argparse
@@ -23,13 +26,14 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from transformers import TrainerCallback
 
+from . import rundir
 from .collator import ALL_MODALITIES, LumaCollator, featurize_dataset
 from .inputs import MODES
 from .model import ENSEMBLE_TRAINING, METHODS
@@ -50,9 +54,14 @@ RUN_DEFAULTS = {
 
 def add_run_options(group) -> None:
     """Add the run options (RUN_DEFAULTS) to an argparse parser or argument group."""
-    group.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    group.add_argument("--modalities", nargs="+", choices=RUN_MODALITIES, default=list(RUN_MODALITIES),
-                       help="RCML runs on multimodal only")
+    from .methods.registry import BUILTIN
+
+    group.add_argument("--methods", nargs="+", default=list(METHODS), metavar="METHOD",
+                       help=f"{', '.join(BUILTIN)}, all (every one of them) or package.module:Class "
+                            f"(docs/methods.md); default: the paper's {' '.join(METHODS)}")
+    group.add_argument("--modalities", nargs="+", default=list(RUN_MODALITIES), metavar="MODALITY",
+                       help=f"{', '.join(RUN_MODALITIES)} (= all three fused) or a fused subset such as image+text; "
+                            "a method runs on those it accepts (RCML and the fusion methods on two or more)")
     group.add_argument("--mode", choices=MODES, default=RUN_DEFAULTS["mode"])
     group.add_argument("--text-model", default=RUN_DEFAULTS["text_model"], metavar="ID_OR_PATH")
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size"):
@@ -79,10 +88,14 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    """Entry point of `train`: returns 0 when every run finished."""
-    results = run_training(
-        args.config, args.output_dir, fields=dict(args.fields), mirror=args.mirror, seeds=args.seeds,
-        cache_dir=args.cache_dir, **{name: getattr(args, name) for name in RUN_DEFAULTS})
+    """Entry point of `train`: 0 when every run finished, 2 (and the problems on stderr) for bad inputs."""
+    try:
+        results = run_training(
+            args.config, args.output_dir, fields=dict(args.fields), mirror=args.mirror, seeds=args.seeds,
+            cache_dir=args.cache_dir, **{name: getattr(args, name) for name in RUN_DEFAULTS})
+    except ValueError as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 2
     print(summary(results, args.output_dir))
     return 0
 
@@ -92,21 +105,29 @@ def summary(results: dict, output_dir) -> str:
     lines = [f"{len(results['results'])} runs of {results['config']} ({results['mode']}) in {output_dir}/results.json",
              f"{'run':<28} {'acc':>6} {'ale':>6} {'epi':>6} {'auroc':>6} {'ece':>6} {'epochs':>6}"]
     for r in results["results"]:
+        ale, epi = (f"{r[k]:6.3f}" if r.get(k) is not None else f"{'-':>6}" for k in ("aleatoric", "epistemic"))
         lines.append(f"{r['method'] + '-' + r['modality'] + '-seed' + str(r['seed']):<28} {r['accuracy']:6.3f} "
-                     f"{r['aleatoric']:6.3f} {r['epistemic']:6.3f} {r['ood_auroc']:6.3f} {r['ece']:6.3f} "
+                     f"{ale} {epi} {r['ood_auroc']:6.3f} {r['ece']:6.3f} "
                      f"{r.get('epochs', 0):6d}")
     return "\n".join(lines)
 
 
 def plan_runs(methods, modalities, seeds) -> list:
-    """(method, modality, seed) in training order; RCML only on multimodal."""
-    return [(method, modality, seed) for seed in seeds for method in METHODS if method in methods
-            for modality in RUN_MODALITIES if modality in modalities
-            if method != "rcml" or modality == "multimodal"]
+    """(method, modality, seed) in training order (the paper's methods, then the others as given; "all"
+    = every built-in); each method on the modalities it accepts (RCML and fusion methods on 2 or more)."""
+    from .methods.registry import accepts, expand
+
+    methods = expand(methods)
+    methods = [m for m in METHODS if m in methods] + [m for m in methods if m not in METHODS]
+    modalities = [m for m in RUN_MODALITIES if m in modalities] + [m for m in modalities if m not in RUN_MODALITIES]
+    return [(method, modality, seed) for seed in seeds for method in methods for modality in modalities
+            if accepts(method, _modalities(modality))]
 
 
 def run_name(method: str, modality: str, seed: int) -> str:
-    return f"{method}-{modality}-seed{seed}"
+    from .methods.registry import run_label
+
+    return f"{run_label(method)}-{modality}-seed{seed}"
 
 
 def run_training(config_name: str, output_dir, *, fields=None, mirror=None, methods=METHODS,
@@ -126,63 +147,140 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     finished run (default: lines printed); everything also goes to output_dir/train.log.
     Finished runs in output_dir are kept, an interrupted run resumes.
     """
-    output_dir = Path(output_dir)
-    settings = _check_settings(locals())
+    output_dir, fields = Path(output_dir), dict(fields or {})
+    options = {k: v for k, v in locals().items() if k not in ("config_name", "output_dir", "progress")}
+    record, problems = check_run(config_name, output_dir, **options)
+    if problems:
+        raise ValueError("\n".join(problems))
+    settings = {k: options[k] for k in SETTINGS}
     runs = plan_runs(methods, modalities, seeds)
-    if not runs:
-        raise ValueError(f"nothing to train: RCML runs on multimodal only, got methods {list(methods)} "
-                         f"and modalities {list(modalities)}")
-    fields = dict(fields or {})
-    dataset, differing = _load(config_name, fields, mirror, cache_dir)
-    header = {"config": config_name, "fields": differing, "mode": mode}
-    _claim_output_dir(output_dir, {**header, "text_model": text_model})
-    needed = sorted({m for _, modality, _ in runs for m in _modalities(modality)}, key=ALL_MODALITIES.index)
-    collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
-    data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
-    say = _reporter(output_dir, progress)
-    for method, modality, seed in runs:
-        name = run_name(method, modality, seed)
-        if not (output_dir / "models" / name / "done.json").exists():
-            _train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
-        say({"finished": name})
-    return _write_results(output_dir, header, runs)
+    header = {"config": config_name, "fields": record["fields"], "mode": mode}
+    with rundir.FolderLock(output_dir):
+        _claim_output_dir(output_dir, record)
+        say = _reporter(output_dir, progress)
+        _remove_leftovers(output_dir, say)
+        dataset = _load(config_name, fields, mirror, cache_dir)
+        needed = _needed_modalities(runs)
+        collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
+        data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
+        if mode == "faithful" and "audio" in needed:  # defect 7: what became of the clips the reference cannot batch
+            from .inputs import long_clips
+
+            header["faithful_audio"] = long_clips({s: dataset[s] for s in ("train", "test", "ood")})
+        for method, modality, seed in runs:
+            name = run_name(method, modality, seed)
+            if not (output_dir / "models" / name / "done.json").exists():
+                _train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
+            say({"finished": name})
+        return _write_results(output_dir, header, runs)
 
 
-def _check_settings(values: dict) -> dict:
-    """The training settings, validated all at once."""
+# The keys of run_training's settings dict (what _train_run and _fit read).
+SETTINGS = ("mode", "text_model", "max_epochs", "ensemble_size", "ensemble_training", "mc_samples", "device",
+            "batch_size", "max_steps", "patience")
+# How the run seed s is used; change it whenever that changes (it is part of run.json).
+SEEDING = "split, initialisation and data order from s; independent member i from 100 s + i; evaluation " \
+          "(dropout masks, softmax noise) from (s, 'evaluate', split)"
+
+
+def check_run(config_name: str, output_dir, *, fields=None, mirror=None, seeds=(42,), cache_dir=None,
+              max_steps=None, patience: int = STOP_PATIENCE, **options) -> tuple:
+    """(run.json record, [problems]) of a `run_training` call, without loading any data.
+
+    options: the RUN_DEFAULTS keywords (missing ones take their defaults). Problems name every
+    bad setting, config field, text model and output folder at once; `sweep` uses this to
+    check every run before the first one starts.
+    """
+    values = {**RUN_DEFAULTS, **options, "seeds": seeds, "max_steps": max_steps, "patience": patience}
+    problems = _check_settings(values)
+    runs = plan_runs(values["methods"], values["modalities"], seeds)
+    if not runs and not problems:
+        problems.append(f"nothing to train: RCML runs on multimodal only, got methods {list(values['methods'])} "
+                        f"and modalities {list(values['modalities'])}")
+    differing = None
+    try:
+        differing = _differing_fields(config_name, dict(fields or {}), mirror, cache_dir)
+    except (ValueError, TypeError) as err:
+        problems.append(str(err))
+    text_needed = "text" in _needed_modalities(runs)
+    problems += _text_model_problems(values["text_model"], text_needed)
+    record = _run_record(config_name, differing or {}, values)
+    # with bad fields the record is not known, so run.json is not compared (the fields are named already)
+    problems += rundir.output_problems(Path(output_dir), record if differing is not None else None)
+    return record, problems
+
+
+def _run_record(config_name: str, differing: dict, values: dict) -> dict:
+    """run.json: every option that changes a result (not methods, modalities, seeds: they pick runs)."""
+    text_model = values["text_model"]
+    local = Path(text_model).expanduser().is_dir()
+    device = values["device"]
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {"config": config_name, "fields": differing, "mode": values["mode"], "text_model": text_model,
+            "text_model_digest": rundir.model_folder_digest(Path(text_model).expanduser()) if local else None,
+            "device": device, **{k: values[k] for k in ("max_epochs", "max_steps", "patience", "batch_size",
+                                                         "ensemble_size", "ensemble_training", "mc_samples")},
+            "seeding": SEEDING}
+
+
+def _check_settings(values: dict) -> list:
+    """Every problem of the training settings."""
     errors = []
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size", "patience"):
         if not isinstance(values[name], int) or values[name] < 1:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
-    for name, allowed in (("methods", METHODS), ("modalities", RUN_MODALITIES)):
-        bad = [v for v in values[name] if v not in allowed]
-        if bad or not values[name]:
-            errors.append(f"{name} must be among {allowed}, got {list(values[name])!r}")
+    from .methods.registry import check_methods, expand
+
+    method_problems = check_methods(values["methods"])
+    errors += [f"methods: {problem}" for problem in method_problems]
+    # one member or one dropout pass: the epistemic spread is 0 by construction, the measure means nothing
+    chosen = [] if method_problems else expand(values["methods"])
+    for name, method in (("ensemble_size", "de"), ("mc_samples", "mcd")):
+        if values[name] == 1 and method in chosen:
+            errors.append(f"{name} 1 leaves {method}'s epistemic uncertainty at 0 by construction: use >= 2")
+    bad = [v for v in values["modalities"] if not _valid_modality(v)]
+    if bad or not values["modalities"]:
+        errors.append(f"modalities must be among {RUN_MODALITIES} or fused subsets such as image+text, "
+                      f"got {list(values['modalities'])!r}")
     choices = (("mode", MODES), ("ensemble_training", ENSEMBLE_TRAINING), ("device", ("auto", "cpu", "cuda")))
     for name, allowed in choices:
         if values[name] not in allowed:
             errors.append(f"{name} must be one of {allowed}, got {values[name]!r}")
     if not values["seeds"]:
         errors.append("seeds must name at least one seed")
+    elif len(set(values["seeds"])) != len(values["seeds"]):
+        errors.append(f"seeds must be distinct, got {list(values['seeds'])}")
     if values["device"] == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             errors.append("device 'cuda' asked for, but torch sees no CUDA device")
-    if errors:
-        raise ValueError("; ".join(errors))
-    keys = ("mode", "text_model", "max_epochs", "ensemble_size", "ensemble_training", "mc_samples", "device",
-            "batch_size", "max_steps", "patience")
-    return {k: values[k] for k in keys}
+    return errors
 
 
 def _modalities(run_modality: str) -> tuple:
-    return ALL_MODALITIES if run_modality == "multimodal" else (run_modality,)
+    return ALL_MODALITIES if run_modality == "multimodal" else tuple(run_modality.split("+"))
 
 
-def _load(config_name, fields, mirror, cache_dir):
-    """(DatasetDict, {field: value} differing from the named config's defaults); bad fields fail first."""
-    import luma_noise
+def _valid_modality(run_modality) -> bool:
+    """"multimodal", one modality, or distinct modalities joined by + in the order image, audio, text."""
+    parts = run_modality.split("+") if isinstance(run_modality, str) else []
+    return run_modality == "multimodal" or (
+        bool(parts) and len(set(parts)) == len(parts) and all(p in ALL_MODALITIES for p in parts)
+        and parts == sorted(parts, key=ALL_MODALITIES.index) and len(parts) < len(ALL_MODALITIES))
+
+
+def _needed_modalities(runs) -> list:
+    """The modalities the planned runs read, in canonical order."""
+    return sorted({m for _, modality, _ in runs for m in _modalities(modality)}, key=ALL_MODALITIES.index)
+
+
+def _differing_fields(config_name, fields, mirror, cache_dir) -> dict:
+    """{field: value} of the chosen config differing from the named config's defaults (JSON values);
+    ValueError or TypeError for a bad name or value. Loads no data."""
     from luma_noise.loader import builder_class
 
     extra = {"mirror": mirror} if mirror else {}
@@ -191,29 +289,50 @@ def _load(config_name, fields, mirror, cache_dir):
     differing = {f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen)
                  if f.name not in ("name", "mirror", "version", "data_dir", "data_files", "description")
                  and getattr(chosen, f.name) != getattr(default, f.name)}
-    differing = json.loads(json.dumps(differing, default=str))
-    return luma_noise.load(config_name, cache_dir=cache_dir, **fields, **extra), differing
+    return json.loads(json.dumps(differing, default=str))
 
 
-def _claim_output_dir(output_dir: Path, header: dict) -> None:
-    """Record what output_dir holds; refuse to mix runs of another config, fields, mode or text model."""
-    marker = output_dir / "run.json"
-    if marker.exists():
-        held = json.loads(marker.read_text())
-        if held != header:
-            raise ValueError(f"{output_dir} holds runs of {held}, not {header}: choose another --output-dir")
-        return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(marker, header)
+def _load(config_name, fields, mirror, cache_dir):
+    """The DatasetDict of the config (built or read from the cache)."""
+    import luma_noise
+
+    extra = {"mirror": mirror} if mirror else {}
+    return luma_noise.load(config_name, cache_dir=cache_dir, **fields, **extra)
 
 
-def _write_json(path: Path, content) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(content, f, indent=1)
-    os.replace(tmp, path)
+def _text_model_problems(text_model: str, needed: bool) -> list:
+    """Why `text_model` cannot be loaded (checked only when a run reads text): neither a model
+    folder nor a well-formed Hub id. Whether a Hub id exists is left to the download."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    path = Path(text_model).expanduser()
+    if not needed or (path / "config.json").is_file():
+        return []
+    if path.is_dir():
+        return [f"--text-model {text_model}: a folder without config.json, not a saved model"]
+    if path.exists():
+        return [f"--text-model {text_model}: a file, not a model folder or a Hub id"]
+    try:
+        validate_repo_id(text_model)
+    except HFValidationError:
+        return [f"--text-model {text_model}: no such folder, and not a Hub model id (name or namespace/name)"]
+    return []
+
+
+def _claim_output_dir(output_dir: Path, record: dict) -> None:
+    """Write run.json (under the folder's lock); refuse if it changed since `check_run` read it."""
+    problems = rundir.output_problems(output_dir, record)
+    if problems:
+        raise ValueError("\n".join(problems))
+    if not (output_dir / "run.json").exists():
+        rundir.write_json(output_dir / "run.json", record)
+
+
+def _remove_leftovers(output_dir: Path, say) -> None:
+    """Delete what killed runs left (see `rundir.remove_leftovers`), saying what."""
+    for run, message in rundir.remove_leftovers(output_dir):
+        say({"run": run, "message": message})
 
 
 def _reporter(output_dir: Path, progress):
@@ -248,8 +367,13 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
     """Train (or resume), evaluate and save one run; writes models/<name>/done.json last."""
     from .model import LumaModel
 
+    if method not in METHODS:  # a method object (luma_noise.baselines.methods): its own path
+        from .methods.runner import train_method_run
+
+        return train_method_run(name, method, modality, seed, data, collator, output_dir, say, settings)
     split = data["train"].train_test_split(test_size=0.2, seed=seed)
     model_config = _model_config(method, modality, data["train"], settings)
+    model_config["eval_seed"] = seed  # evaluation noise (dropout masks, ε) derived from the run's seed
     if method == "de" and settings["ensemble_training"] == "independent":
         members = [_fit_member(name, i, model_config, seed, split, collator, output_dir, say, settings)
                    for i in range(settings["ensemble_size"])]
@@ -259,7 +383,7 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
     row = _evaluate_run(model, method, modality, seed, split["test"], data, collator, output_dir, name, settings)
     row.update(epochs or {})
     model.save_pretrained(output_dir / "models" / name)
-    _write_json(output_dir / "models" / name / "done.json", row)
+    rundir.write_json(output_dir / "models" / name / "done.json", row)
     shutil.rmtree(output_dir / "checkpoints" / name, ignore_errors=True)
 
 
@@ -269,12 +393,15 @@ def _fit_member(name, index, model_config, seed, split, collator, output_dir, sa
     from .model import LumaModel
 
     folder = output_dir / "models" / name / f"member{index}"
-    if (folder / "config.json").exists():
+    if folder.is_dir():  # saved whole: written aside, then renamed into place
         return LumaModel.from_pretrained(folder)
     member_config = {**model_config, "ensemble_size": 1, "ensemble_training": "independent"}
     model, _ = _fit(f"{name}-member{index}", member_config, seed * 100 + index, split, collator, output_dir, say,
                     settings)
-    model.save_pretrained(folder)
+    partial = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    os.replace(partial, folder)
     shutil.rmtree(output_dir / "checkpoints" / f"{name}-member{index}", ignore_errors=True)
     return model
 
@@ -290,7 +417,6 @@ def _model_config(method, modality, train, settings) -> dict:
 def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
     """Train one LumaModel with the Trainer (resuming a checkpoint); -> (model, {"epochs", "best_epoch"})."""
     import transformers
-    from transformers.trainer_utils import get_last_checkpoint
 
     from .metrics import compute_metrics
     from .model import AnnealingCallback, LumaModel, LumaModelConfig
@@ -304,13 +430,16 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    last = get_last_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    last, skipped = rundir.newest_complete_checkpoint(checkpoints)
+    for path, reason in skipped:  # a kill while the Trainer wrote it: useless, and in the way
+        say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
+        shutil.rmtree(path, ignore_errors=True)
     if last:
-        say({"run": name, "message": f"resuming from {Path(last).name}"})
-    trainer.train(resume_from_checkpoint=last)
+        say({"run": name, "message": f"resuming from {last.name}"})
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     state = trainer.state
     if settings["mode"] == "faithful":  # defect 5: the last epoch's weights, not the best checkpoint
-        model = LumaModel.from_pretrained(get_last_checkpoint(checkpoints))
+        model = LumaModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
     best_epoch = _best_epoch(state)
     return model, {"epochs": int(round(state.epoch or 0)), "best_epoch": best_epoch}
 
@@ -365,22 +494,25 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
     from .metrics import classification_metrics, ood_auroc, predict
 
     model.eval()
-    arrays = {split: predict(model, dataset, collator, settings["batch_size"])
-              for split, dataset in (("validation", validation), ("test", data["test"]), ("ood", data["ood"]))}
+    arrays = {}
+    for split, dataset in (("validation", validation), ("test", data["test"]), ("ood", data["ood"])):
+        generator = rundir.torch_generator(seed, "evaluate", split, device=next(model.parameters()).device)
+        with rundir.seeded_torch(seed, "evaluate", split):  # the same numbers in a resumed run
+            arrays[split] = predict(model, dataset, collator, settings["batch_size"], generator=generator)
     test = arrays["test"]
-    row = {"method": method, "modality": modality, "seed": seed,
+    row = {"method": method, "modality": modality, "seed": seed, "predictive": model.predictive,
            **classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"]),
            "ood_auroc": ood_auroc(test["epistemic"], arrays["ood"]["epistemic"]),
            "predictions": f"predictions/{name}.npz"}
+    from .methods.evaluation import from_predictions  # AURC of H(p); the OOD measures of every score
+
+    row.update(from_predictions({f"{s}_{k}": v for s, a in arrays.items() for k, v in a.items()}))
     npz = {f"{split}_{key}": value for split, a in arrays.items() for key, value in a.items()
            if key != "conflict_modality"}
     if "conflict_modality" in test:
         npz["test_conflict_modality"] = test["conflict_modality"]
-    (output_dir / "predictions").mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_dir / "predictions", suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, **npz)
-    os.replace(tmp, output_dir / "predictions" / f"{name}.npz")
+    npz["predictive"] = np.array(model.predictive)  # which distribution the *_probs hold
+    rundir.write_npz(output_dir / "predictions" / f"{name}.npz", npz)
     return row
 
 
@@ -388,9 +520,9 @@ def _write_results(output_dir: Path, header: dict, runs) -> dict:
     """results.json from every finished run in output_dir (planned runs first, in plan order)."""
     import luma_noise
 
-    done = {p.parent.name: json.loads(p.read_text()) for p in (output_dir / "models").glob("*/done.json")}
+    done = {p.parent.name: rundir.read_json(p) for p in (output_dir / "models").glob("*/done.json")}
     order = [run_name(*r) for r in runs]
     names = [n for n in order if n in done] + sorted(n for n in done if n not in order)
     results = {**header, "luma_noise_version": luma_noise.__version__, "results": [done[n] for n in names]}
-    _write_json(output_dir / "results.json", results)
+    rundir.write_json(output_dir / "results.json", results)
     return results

@@ -1,0 +1,191 @@
+"""`MethodConfig` and `MethodModel`: any registered method as one `transformers` model.
+
+The model owns the parameters: one trunk per modality (the paper's, `networks.py`), one
+linear head per output the method asks for (`Method.heads`; "sigma" and "evidence" go
+through softplus) and the method's extra modules (`Method.build`: ETMC's pseudo-view head,
+QMF's loss history). The method owns the loss and the predictive procedure. `forward`
+returns a `MethodOutput`, so the stock `Trainer`, `save_pretrained` and `from_pretrained`
+work unchanged.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from ..collator import INPUT_NAMES, check_modalities
+from ..inputs import MODES
+from ..networks import FEATURES, audio_trunk, image_trunk, text_trunk
+from .base import Step
+from .registry import resolve
+from .softmax import scaled
+
+
+class MethodConfig(PretrainedConfig):
+    """Hyper-parameters of a method model, validated when built (every bad value in one ValueError).
+
+    method: a registry name ("tmc") or "package.module:Class"; method_config: the method's own
+    hyper-parameters ({name: value}, its `Method.Config`); modalities: any of "image", "audio",
+    "text" (several = fusion), within the method's number of views; mode: "fixed" or
+    "faithful" audio inputs; num_classes: 42; dropout: p of the trunks' dropout layers (off at
+    evaluation); text_dim: size of the text embeddings; num_train_examples: N, the size of
+    the training set (methods with a per-example history, QMF); calibration_temperature: T > 0
+    dividing the fused logits at prediction (1; set by temperature scaling).
+    """
+
+    model_type = "luma_method"
+
+    def __init__(self, method: str = "softmax", method_config: Optional[dict] = None,
+                 modalities=("image", "audio", "text"), mode: str = "fixed", num_classes: int = 42,
+                 dropout: float = 0.3, text_dim: int = 768, num_train_examples: int = 0,
+                 calibration_temperature: float = 1.0, **kwargs):
+        self.method, self.method_config = method, dict(method_config or {})
+        self.modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+        self.mode, self.num_classes, self.dropout, self.text_dim = mode, num_classes, dropout, text_dim
+        self.num_train_examples, self.calibration_temperature = num_train_examples, calibration_temperature
+        self._check()
+        self.modalities = list(check_modalities(self.modalities))
+        super().__init__(**kwargs)
+
+    def _check(self) -> None:
+        errors = []
+        try:
+            method = self.build_method()
+        except ValueError as err:
+            errors.append(str(err))
+            method = None
+        try:
+            count = len(check_modalities(self.modalities))
+            if method is not None and not method.views[0] <= count <= method.views[1]:
+                errors.append(f"{self.method} fuses {method.views[0]} to {method.views[1]} modalities, "
+                              f"got {self.modalities!r}")
+        except ValueError as err:
+            errors.append(str(err))
+        if self.mode not in MODES:
+            errors.append(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("num_classes", "text_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                errors.append(f"{name} must be an integer >= 1, got {value!r}")
+        least = 1 if method is not None and method.needs_index else 0
+        if not isinstance(self.num_train_examples, int) or self.num_train_examples < least:
+            errors.append(f"num_train_examples must be the training set's size (>= 1 for {self.method}), "
+                          f"got {self.num_train_examples!r}")
+        if not 0 <= self.dropout < 1:
+            errors.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not (isinstance(self.calibration_temperature, (int, float)) and self.calibration_temperature > 0):
+            errors.append(f"calibration_temperature must be a number > 0, got {self.calibration_temperature!r}")
+        if errors:
+            raise ValueError("invalid MethodConfig: " + "; ".join(errors))
+
+    def build_method(self):
+        """The method object (its hyper-parameters validated)."""
+        cls = resolve(self.method)
+        if getattr(cls, "paper", False):
+            raise ValueError(f"{self.method} is one of the paper's baselines: build it with "
+                             f"LumaModelConfig(method={self.method!r}) and LumaModel")
+        return cls(**self.method_config)
+
+
+@dataclass
+class MethodOutput(ModelOutput):
+    """loss: scalar; in eval mode also, per example: logits (B, C) = log of the predictive
+    distribution; total, aleatoric, epistemic (B,) (NaN where the method has no such split);
+    scores (B, S): OOD scores in the order of `Method.score_names()` (higher = more OOD)."""
+
+    loss: Optional[torch.FloatTensor] = None
+    logits: Optional[torch.FloatTensor] = None
+    total: Optional[torch.FloatTensor] = None
+    aleatoric: Optional[torch.FloatTensor] = None
+    epistemic: Optional[torch.FloatTensor] = None
+    scores: Optional[torch.FloatTensor] = None
+
+
+def _trunk(modality: str, dropout: float, text_dim: int) -> nn.Module:
+    if modality == "text":
+        return text_trunk(dropout, text_dim)
+    return image_trunk(dropout) if modality == "image" else audio_trunk(dropout)
+
+
+class MethodModel(PreTrainedModel):
+    """A registered method over LUMA's modalities (see `MethodConfig`).
+
+    forward(pixel_values (B, 3, 32, 32), audio_features (B, 1, 128, 128), text_embeddings (B, D),
+    labels (B,), example_index (B,)) -> MethodOutput; only the configured modalities are needed,
+    example_index only by methods with `needs_index`. Annealed loss weights follow
+    `annealing_epoch`, which `AnnealingCallback` sets from the Trainer.
+    """
+
+    config_class = MethodConfig
+    base_model_prefix = "luma_method"
+    main_input_name = "labels"
+
+    def __init__(self, config: MethodConfig):
+        super().__init__(config)
+        self.method = config.build_method()
+        c = config.num_classes
+        self.trunks = nn.ModuleDict({m: _trunk(m, config.dropout, config.text_dim) for m in config.modalities})
+        self.heads = nn.ModuleDict({m: nn.ModuleDict({h: nn.Linear(FEATURES[m], c) for h in self.method.heads})
+                                    for m in config.modalities})
+        self.extra = self.method.build({m: FEATURES[m] for m in config.modalities}, c, config.num_train_examples)
+        self.annealing_epoch = 0.0
+        self.post_init()
+
+    def _init_weights(self, module):
+        """Keep PyTorch's default initialisation of every layer (as `LumaModel`)."""
+
+    def views(self, inputs: dict) -> dict:
+        """{modality: {"features": (B, F), head: (B, C)}} of the network on named inputs."""
+        out = {}
+        for m in self.config.modalities:
+            features = self.trunks[m](inputs[INPUT_NAMES[m]])
+            heads = {h: layer(features) for h, layer in self.heads[m].items()}
+            out[m] = {"features": features, **{h: nn.functional.softplus(v) if h != "logits" else v
+                                               for h, v in heads.items()}}
+        return out
+
+    def forward(self, pixel_values=None, audio_features=None, text_embeddings=None, labels=None, example_index=None,
+                **unused):
+        given = {"pixel_values": pixel_values, "audio_features": audio_features, "text_embeddings": text_embeddings}
+        inputs = {INPUT_NAMES[m]: given[INPUT_NAMES[m]] for m in self.config.modalities}
+        missing = [name for name, value in inputs.items() if value is None]
+        if missing:
+            raise ValueError(f"this {self.config.method} model of {self.config.modalities} needs {missing}")
+        views = self.views(inputs)
+        if self.training:
+            step = Step(self.annealing_epoch, True, example_index, self.extra)
+            return MethodOutput(loss=self.method.loss(views, labels, step))
+        pred = scaled(self.method.predict(views, self.extra), float(self.config.calibration_temperature))
+        loss = None
+        if labels is not None and bool((labels < self.config.num_classes).all()):
+            loss = self.method.loss(views, labels, Step(math.inf, False, example_index, self.extra))
+        nan = torch.full_like(pred.total, float("nan"))
+        lacking = [name for name in self.method.score_names() if name not in pred.scores]
+        if lacking:
+            raise ValueError(f"{self.config.method}.predict returned no OOD scores {lacking} (its `scores`)")
+        scores = torch.stack([pred.scores[name] for name in self.method.score_names()], -1)
+        return MethodOutput(loss=loss, logits=pred.probs.clamp(min=1e-30).log(), total=pred.total,
+                            aleatoric=nan if pred.aleatoric is None else pred.aleatoric,
+                            epistemic=nan if pred.epistemic is None else pred.epistemic, scores=scores)
+
+
+def with_example_index(dataset):
+    """`dataset` with an int64 `example_index` column 0..N-1 (the stable index QMF's history needs).
+
+    A prepared Dataset gets the row number; a streaming IterableDataset the position in the
+    stream (stable as long as the stream is not shuffled).
+    """
+    import datasets
+
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.map(lambda row, i: {"example_index": i}, with_indices=True)
+    return dataset.add_column("example_index", np.arange(len(dataset), dtype=np.int64))
+
+
+AutoConfig.register(MethodConfig.model_type, MethodConfig)
+AutoModel.register(MethodConfig, MethodModel)
