@@ -4,6 +4,7 @@
     luma prepare CONFIG [--set FIELD=VALUE ...] [--mirror M] [--num-proc N] [--cache-dir D]
     luma export CONFIG [--set ...] --output-dir OUT [--name NAME] [--push-to-hub USER/REPO]
     luma baselines train|sweep|report ...          the baselines' commands (python -m luma_noise.baselines)
+    luma demo [--output-dir DIR]                   the whole pipeline offline on synthetic data, in a few minutes
 
 Exit status 0 on success, 1 when the work failed, 2 for a bad command line or config field.
 Only argparse and json are imported at start: `datasets`, the builder and the baselines
@@ -88,6 +89,9 @@ def build_parser(baselines: bool = False) -> argparse.ArgumentParser:
                               description="The baselines' commands, as `python -m luma_noise.baselines`.")
     if baselines:
         _mount_baselines(sub)
+    from .demo import add_parser as add_demo  # a light import: the demo's steps import what they need
+
+    add_demo(commands)
     return parser
 
 
@@ -115,6 +119,10 @@ def main(argv=None) -> int:
         return _configs()
     if args.command == "baselines":
         return args.func(args)
+    if args.command == "demo":
+        from .demo import run
+
+        return run(args)
     return _variant_command(args)
 
 
