@@ -203,6 +203,9 @@ def _export(args, variant, built, resolved) -> None:
           f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")
     if args.push_to_hub:
         push(built, args.push_to_hub, name, args.output_dir, token=args.token, max_shard_size=args.max_shard_size)
+        from .croissant import upload_croissant
+
+        upload_croissant(args.output_dir, args.push_to_hub, token=args.token)
         print(f"pushed {name} to the Hub dataset {args.push_to_hub}")
 
 

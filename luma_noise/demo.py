@@ -34,7 +34,7 @@ TEXT_NOISES = ["KeyboardNoise", "SpellingNoise", "OCRNoise"]  # the text noises 
 SEED = 42
 MARKER = "demo.json"  # what a finished demo wrote; a folder holding it may be reused
 # Train options: tiny, so that training and evaluation take seconds (the real ones: train.RUN_DEFAULTS).
-TRAIN = {"methods": METHODS, "modalities": ("multimodal",), "ensemble_size": 2, "mc_samples": 10,
+TRAIN = {"methods": METHODS, "modalities": ("multimodal",), "ensemble_size": 2, "mc_samples": 5,
          "batch_size": 32, "device": "cpu"}
 
 
@@ -83,9 +83,10 @@ def run_demo(out, epochs: int = 3, say=print) -> dict:
         fields = _feature_fields(models, out)
         summaries = {name: _prepare(name, i + 3, mirror, out, fields, say) for i, name in enumerate(CONFIGS)}
         runs = _train(mirror, models, fields, out, epochs, say)
-        report = _report(runs, out, say)
+        report, report_files = _report(runs, out, say)
     written = {"mirror": str(mirror), "models": str(out / "models"), "runs": str(runs),
                "report": str(report / "report.md"), "results_csv": str(report / "results.csv"),
+               "report_files": [str(report / name) for name in report_files],
                "results": [str(runs / c / f"seed-{SEED}" / "results.json") for c in TRAINED],
                "summaries": summaries, "epochs": epochs, "seconds": round(time.perf_counter() - start, 1)}
     (out / MARKER).write_text(json.dumps(written, indent=1) + "\n", encoding="utf-8")
@@ -236,7 +237,8 @@ def _train(mirror: Path, models: dict, fields: dict, out: Path, epochs: int, say
     return runs
 
 
-def _report(runs: Path, out: Path, say) -> Path:
+def _report(runs: Path, out: Path, say) -> tuple:
+    """Write the report from the runs; returns (its folder, the names of the files written)."""
     from .baselines.report import write_report
 
     start, folder = time.perf_counter(), out / "report"
@@ -247,7 +249,7 @@ def _report(runs: Path, out: Path, say) -> Path:
           "the same tables (the paper's Tables 1-3 beside its published numbers, calibration, conformal sets) "
           "over every variant and seed, with mean and spread over the seeds",
           "luma baselines report runs/ --output-dir report/")
-    return folder
+    return folder, written["files"]
 
 
 def _closing(written: dict, out: Path) -> str:
