@@ -166,7 +166,23 @@ def _variant_command(args) -> int:
             _export(args, variant, built, resolved)
     except (ValueError, FileNotFoundError, OSError, ImportError) as err:  # named, without a traceback
         return _fail(f"{type(err).__name__}: {err}")
+    if args.command == "prepare":
+        print(_prepared_line(args, variant, built))
     return 0
+
+
+def _prepared_line(args, variant, built) -> str:
+    """The closing line of `luma prepare`: what is ready and the call that loads it from the cache."""
+    from .variant import script_path, uses_script
+
+    keywords = [repr(variant.config), *(f"{k}={v!r}" for k, v in variant.fields.items())]
+    if args.cache_dir:
+        keywords.append(f"cache_dir={args.cache_dir!r}")
+    script = args.script or script_path()
+    call = (f"datasets.load_dataset({script!r}, {', '.join(keywords)}, trust_remote_code=True)" if uses_script(script)
+            else f"luma_noise.load({', '.join(keywords)})")  # the route `prepare` took: the call that finds its cache
+    sizes = ", ".join(f"{split} {len(ds):,}" for split, ds in built.items())
+    return f"done: {variant.config} is ready, {sum(len(ds) for ds in built.values()):,} examples ({sizes}); load it with {call}"
 
 
 def _prepare(args, variant):
@@ -199,8 +215,8 @@ def _export(args, variant, built, resolved) -> None:
     record = provenance(variant, name, resolved, {split: len(ds) for split, ds in built.items()})
     shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size)
     count = sum(len(files) for files in shards.values())
-    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/; "
-          f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")
+    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/, described in its README.md and "
+          f"croissant.json; load with datasets.load_dataset({args.output_dir!r}, {name!r})")
     if args.push_to_hub:
         push(built, args.push_to_hub, name, args.output_dir, token=args.token, max_shard_size=args.max_shard_size)
         from .croissant import upload_croissant

@@ -17,9 +17,10 @@ def exported(mirror, tmp_path_factory):
     work = tmp_path_factory.mktemp("croissant")
     out = work / "out"
     for name, sets in EXPORTS.items():
-        status, _, stderr = luma("export", name, *sets, "--mirror", mirror[0], "--cache-dir", work / "cache",
-                                 "--name", name, "--output-dir", out)
+        status, stdout, stderr = luma("export", name, *sets, "--mirror", mirror[0], "--cache-dir", work / "cache",
+                                      "--name", name, "--output-dir", out)
         assert status == 0, stderr
+        assert "README.md and croissant.json" in stdout.splitlines()[-1]  # the closing line names it
     return out
 
 
@@ -56,16 +57,3 @@ def test_mlcroissant_reads_the_exported_rows(exported):
         assert record["sample_noise/image"].tobytes() == row["image"].tobytes()  # the decoded PNG, pixel for pixel
         assert record["sample_noise/noise/text"]["sample_noise/noise/text/name"].decode() == row["noise"]["text"]["name"]
     assert sorted(r["clean_splits/name"] for r in dataset.records("clean_splits")) == ["ood", "test", "train"]
-
-
-def test_push_to_hub_uploads_croissant_json(mirror, tmp_path, monkeypatch):
-    import huggingface_hub
-
-    uploads = []
-    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo_id, **kwargs: None)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_file",
-                        lambda self, **kwargs: uploads.append((kwargs["path_in_repo"], kwargs["repo_id"])))
-    status, stdout, stderr = luma("export", "clean", "--mirror", mirror[0], "--cache-dir", tmp_path / "cache",
-                                  "--output-dir", tmp_path / "out", "--push-to-hub", "user/luma-variants")
-    assert status == 0, stderr
-    assert ("croissant.json", "user/luma-variants") in uploads and (tmp_path / "out" / "croissant.json").is_file()
