@@ -68,6 +68,9 @@ def _check(out: Path, epochs: int):
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         return (f"--output-dir {out} is not empty and holds no earlier demo ({MARKER}); "
                 "name a new or empty folder so that nothing of yours is overwritten")
+    if (out / MARKER).is_file() and json.loads((out / MARKER).read_text())["epochs"] != epochs:
+        before = json.loads((out / MARKER).read_text())["epochs"]
+        return f"--output-dir {out} holds a demo run with --epochs {before}: rerun with --epochs {before} or another folder"
     return None
 
 

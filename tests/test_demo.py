@@ -56,4 +56,9 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
     assert status == 2 and "not empty" in err and "demo.json" in err
     status, _, err = luma("demo", "--output-dir", tmp_path / "new", "--epochs", "0")
     assert status == 2 and "--epochs=0" in err
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "demo.json").write_text(json.dumps({"epochs": 1}))
+    status, _, err = luma("demo", "--output-dir", earlier, "--epochs", "2")
+    assert status == 2 and "--epochs 1" in err  # its finished runs were trained otherwise
