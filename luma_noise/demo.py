@@ -32,7 +32,7 @@ METHODS = ("mcd", "rcml")
 METHOD_NAMES = {"mcd": "MC dropout", "rcml": "RCML"}
 TEXT_NOISES = ["KeyboardNoise", "SpellingNoise", "OCRNoise"]  # the text noises that need no model
 SEED = 42
-MARKER = "demo.json"  # what a finished demo wrote; a folder holding it may be reused
+MARKER = "demo.json"  # written first, completed at the end: a folder holding it is a demo's, reusable
 # Train options: tiny, so that training and evaluation take seconds (the real ones: train.RUN_DEFAULTS).
 TRAIN = {"methods": METHODS, "modalities": ("multimodal",), "ensemble_size": 2, "mc_samples": 5,
          "batch_size": 32, "device": "cpu"}
@@ -78,6 +78,8 @@ def run_demo(out, epochs: int = 3, say=print) -> dict:
     """Run every step into folder `out`; returns what was written ({name: path}, and "seconds")."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).is_file():  # first: an interrupted demo can be run again into the same folder
+        (out / MARKER).write_text(json.dumps({"epochs": epochs, "finished": False}) + "\n", encoding="utf-8")
     start = time.perf_counter()
     with contained(out):
         say(f"LUMA demo: the whole pipeline on synthetic data, offline, everything under {out}\n")
@@ -91,7 +93,8 @@ def run_demo(out, epochs: int = 3, say=print) -> dict:
                "report": str(report / "report.md"), "results_csv": str(report / "results.csv"),
                "report_files": [str(report / name) for name in report_files],
                "results": [str(runs / c / f"seed-{SEED}" / "results.json") for c in TRAINED],
-               "summaries": summaries, "epochs": epochs, "seconds": round(time.perf_counter() - start, 1)}
+               "summaries": summaries, "epochs": epochs, "finished": True,
+               "seconds": round(time.perf_counter() - start, 1)}
     (out / MARKER).write_text(json.dumps(written, indent=1) + "\n", encoding="utf-8")
     say(_closing(written, out))
     return written

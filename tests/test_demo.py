@@ -33,6 +33,7 @@ def test_demo_runs_every_step_and_writes_what_it_promises(tmp_path):
     assert "models [" in done.stderr  # the sweep bar, with its time left, on stderr
 
     written = json.loads((out / "demo.json").read_text())
+    assert written["finished"] is True and written["epochs"] == 1
     assert f"The report: {written['report']}" in said
     for key in ("report", "results_csv"):
         assert Path(written[key]).is_file() and Path(written[key]).is_relative_to(out), key
