@@ -215,14 +215,28 @@ def _export(args, variant, built, resolved) -> None:
     record = provenance(variant, name, resolved, {split: len(ds) for split, ds in built.items()})
     shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size)
     count = sum(len(files) for files in shards.values())
-    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/, described in its README.md and "
-          f"croissant.json; load with datasets.load_dataset({args.output_dir!r}, {name!r})")
+    croissant = _croissant(args.output_dir)
+    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/, described in its README.md{croissant}; "
+          f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")
     if args.push_to_hub:
         push(built, args.push_to_hub, name, args.output_dir, token=args.token, max_shard_size=args.max_shard_size)
-        from .croissant import upload_croissant
+        if croissant:
+            from .croissant import upload_croissant
 
-        upload_croissant(args.output_dir, args.push_to_hub, token=args.token)
+            upload_croissant(args.output_dir, args.push_to_hub, token=args.token)
         print(f"pushed {name} to the Hub dataset {args.push_to_hub}")
+
+
+def _croissant(out_dir) -> str:
+    """Rewrite out_dir/croissant.json from every config there (unless a croissant.json is there that
+    `luma export` did not write: it is left alone); returns how the closing line names it."""
+    from .croissant import write_croissant
+
+    path = write_croissant(out_dir)
+    if path is None:
+        print(f"luma export: {out_dir}/croissant.json was not written by luma export: left as it is", file=sys.stderr)
+        return ""
+    return " and croissant.json"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Croissant metadata (ML Commons Croissant 1.0, JSON-LD) for a `luma export` folder.
 
-`write_croissant(out_dir)` writes `out_dir/croissant.json` describing every config the folder holds
-(`<config>/luma_variant.json` beside its Parquet shards), as the Hub and the dataset tracks of ML
-venues read it:
+`write_croissant(out_dir)` (called by `luma export`) writes `out_dir/croissant.json` describing
+every config the folder holds (`<config>/luma_variant.json` beside its Parquet shards), as the Hub
+and the dataset tracks of ML venues read it:
 
 - distribution: one `cr:FileSet` per config, `<config>/*.parquet` (application/x-parquet), paths
   relative to the folder holding croissant.json (the export folder, or the Hub repository it was
@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 FILENAME = "croissant.json"
-PROVENANCE = "luma_variant.json"  # export.PROVENANCE (not imported: export imports this module's caller)
+NAME = "LUMA variants"  # with the LUMA homepage as `url`: how a croissant.json of ours is recognised
+PROVENANCE = "luma_variant.json"  # export.PROVENANCE
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 LICENSE_URL = "https://creativecommons.org/licenses/by-sa/4.0/"
 CONTEXT = {  # Croissant 1.0's context, as its specification and mlcroissant give it
@@ -44,16 +45,30 @@ _VALUE_TYPES = {**{t: "sc:Integer" for t in ("int8", "int16", "int32", "int64", 
                 "string": "sc:Text", "large_string": "sc:Text", "bool": "sc:Boolean"}
 
 
-def write_croissant(out_dir) -> Path:
-    """Write `out_dir/croissant.json` for every exported config in `out_dir`; returns its path.
+def write_croissant(out_dir):
+    """Write `out_dir/croissant.json` for every exported config in `out_dir`; returns its path, or
+    None when a croissant.json is there that this module did not write (it is never replaced).
 
     Raises ValueError naming the config and column whose type Croissant cannot describe here.
     """
     out_dir = Path(out_dir)
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob(f"*/{PROVENANCE}"))]
     path = out_dir / FILENAME
+    if path.exists() and not _ours(path):
+        return None
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob(f"*/{PROVENANCE}"))]
     path.write_text(json.dumps(metadata(out_dir, records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def _ours(path: Path) -> bool:
+    """Whether `path` is a croissant.json this module wrote (its name and the LUMA homepage)."""
+    from .builder import _HOMEPAGE
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("name") == NAME and data.get("url") == _HOMEPAGE
 
 
 def metadata(out_dir: Path, records: list) -> dict:
@@ -66,7 +81,7 @@ def metadata(out_dir: Path, records: list) -> dict:
         record_sets += _config_record_sets(record["name"], _features(out_dir / record["name"]), list(record["rows"]))
     record_sets.append(_provenance_record_set(records))
     return {
-        "@context": CONTEXT, "@type": "sc:Dataset", "name": "LUMA variants",
+        "@context": CONTEXT, "@type": "sc:Dataset", "name": NAME,
         "description": _DESCRIPTION.strip() + f" This folder holds the configs {', '.join(names)}, built with "
                        "luma_noise and exported with `luma export`.",
         "conformsTo": CONFORMS_TO, "citeAs": _CITATION.strip(), "license": LICENSE_URL, "url": _HOMEPAGE,

@@ -78,8 +78,6 @@ def write_config(dataset_dict, out_dir, name: str, provenance: dict, max_shard_s
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_card(out_dir, name, dataset_dict, shards)
-    from .croissant import write_croissant  # out_dir/croissant.json, from every config in out_dir
-    write_croissant(out_dir)
     return {split: [str(target / f) for f in files] for split, files in shards.items()}
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import analysis, plots
 from .paper import PAPER_VARIANTS
@@ -73,7 +72,7 @@ def write_report(paths, output_dir) -> dict:
 def _per_example(runs) -> tuple:
     """Measures from every predictions file, and the pooled arrays the per-model figures need."""
     rows, figure_data, missing = [], defaultdict(lambda: defaultdict(list)), []
-    for run in tqdm(runs.itertuples(index=False), total=len(runs), desc="report: predictions", unit="model", disable=None):
+    for run in runs.itertuples(index=False):
         if not isinstance(run.predictions, str) or not Path(run.predictions).is_file():
             missing.append(f"{run.variant} {run.method}-{run.modality}-seed{run.seed}")
             continue
