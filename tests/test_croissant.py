@@ -57,3 +57,11 @@ def test_mlcroissant_reads_the_exported_rows(exported):
         assert record["sample_noise/image"].tobytes() == row["image"].tobytes()  # the decoded PNG, pixel for pixel
         assert record["sample_noise/noise/text"]["sample_noise/noise/text/name"].decode() == row["noise"]["text"]["name"]
     assert sorted(r["clean_splits/name"] for r in dataset.records("clean_splits")) == ["ood", "test", "train"]
+
+
+def test_a_croissant_json_export_did_not_write_is_left_alone(tmp_path):
+    from luma_noise.croissant import write_croissant
+
+    theirs = tmp_path / "croissant.json"
+    theirs.write_text('{"name": "my dataset"}')
+    assert write_croissant(tmp_path) is None and theirs.read_text() == '{"name": "my dataset"}'
