@@ -52,17 +52,31 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None, genera
             parts["conflict_modality"].append(np.array([r["conflict_modality"] or "" for r in rows], dtype=str))
         rows.clear()
 
+    bar = _progress(len(dataset) if hasattr(dataset, "__len__") else None)
     for row in dataset:
         rows.append(row)
         if len(rows) == batch_size:
+            bar.update(len(rows))
             flush()
     if rows:
+        bar.update(len(rows))
         flush()
+    bar.close()
     arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
     for key in ("probs", "aleatoric", "epistemic"):
         arrays[key] = arrays[key].astype(np.float32)
     arrays["labels"] = arrays["labels"].astype(np.int64)
     return arrays
+
+
+def _progress(total):
+    """A bar with the time left for `predict` (MC dropout's 100 passes over a split take minutes): on
+    a terminal only, and off while `transformers`' bars are off (a sweep shows its own bar instead)."""
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as transformers_logging
+
+    quiet = not transformers_logging.is_progress_bar_enabled()
+    return tqdm(total=total, desc="evaluating", unit="example", leave=False, disable=True if quiet else None)
 
 
 def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:

@@ -17,7 +17,6 @@ results.csv a text cell starting with =, +, -, @, tab or carriage return gets a 
 apostrophe, so that a spreadsheet shows it as text instead of evaluating it as a formula.
 """
 
-import html
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, evaluation_report, leaderboard, plots, scorecard
+from .markdown import md_code, md_text
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -93,9 +93,9 @@ def write_report(paths, output_dir) -> dict:
     files += _model_figures(figure_data, out)
     files += _scorecard_files(card, out)
     files += evaluation_report.figures(evaluations, _label, out)
-    card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: _md(_label(*model)), _code)
-    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: _md(_label(*m)), _code)
-    card_lines += evaluation_report.shift_markdown(evaluations["shift"], _code, files)
+    card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: md_text(_label(*model)), md_code)
+    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: md_text(_label(*m)), md_code)
+    card_lines += evaluation_report.shift_markdown(evaluations["shift"], md_code, files)
     (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing, card_lines)
                                    + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
@@ -126,21 +126,6 @@ def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     def safe(value):
         return "'" + value if isinstance(value, str) and value[:1] in FORMULA_STARTS else value
     return frame.assign(**{c: frame[c].map(safe) for c in frame.columns if frame[c].dtype == object})
-
-
-def _md(text: str) -> str:
-    """Plain text for Markdown: HTML entities for <, > and &, backslashes before Markdown's punctuation
-    (and `$`, which starts math on GitHub)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
-    return html.escape(re.sub(r"([\\`*_{}\[\]()#+!|~$])", r"\\\1", text), quote=False)
-
-
-def _code(text: str) -> str:
-    """`text` as a Markdown code span, fenced by more backticks than any run inside it (CommonMark)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
-    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or fence != "`" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _per_example(runs, preds) -> tuple:
@@ -260,7 +245,7 @@ def _table(summary, columns) -> list:
                 has = row is not None and not np.isnan(row["paper"])
                 cells += [_number(row["paper"], measure) if has else "—",
                           _number(row["diff"], measure, signed=True).replace(" %", " pt") if has else "—"]
-        lines.append("| " + " | ".join([_md(_label(method, modality)), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
+        lines.append("| " + " | ".join([md_text(_label(method, modality)), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
     return lines + [""]
 
 
@@ -283,7 +268,7 @@ def _markdown(runs, preds, summary, files, missing, extra=()) -> str:
     seeds = runs.groupby("variant").seed.nunique()
     text = ["# LUMA baselines report", "",
             f"{len(runs)} trained models from {runs.run_dir.nunique()} run folders; variants: "
-            + ", ".join(f"{_code(v)} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
+            + ", ".join(f"{md_code(v)} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
             "Values are mean ± standard deviation over seeds (sample std, ddof 1; none for one seed). "
             "*paper* is the published value (LUMA paper, real data, reference code, one seed) and "
             "Δ = ours − paper (percentage points, pt, for relative changes). Changes are against `clean`, "
@@ -291,23 +276,23 @@ def _markdown(runs, preds, summary, files, missing, extra=()) -> str:
             f"(the reference tool's default proportion); its variant columns map as {PAPER_VARIANTS}.", "",
             "Data (the paper's numbers come from images as the reference tool effectively built them, "
             "docs/reference_data.md): " + "; ".join(
-                f"{_code(v)}: {describe_images(first.config[v], json.loads(first.fields[v]))}" for v in variants) + ".", ""]
+                f"{md_code(v)}: {describe_images(first.config[v], json.loads(first.fields[v]))}" for v in variants) + ".", ""]
     text += ["## Table 1: aleatoric and epistemic uncertainty", "", "Clean data, absolute (entropy, nats; RCML: expected entropy and K/α₀):", ""]
-    text += _table(summary, [(m + ("" if v == "clean" else " " + _code(v)), m, v) for v in cleans for m in ("aleatoric", "epistemic")])
+    text += _table(summary, [(m + ("" if v == "clean" else " " + md_code(v)), m, v) for v in cleans for m in ("aleatoric", "epistemic")])
     for variant in changed:
         lines = _table(summary, [("aleatoric change", "aleatoric_rel_change", variant),
                                  ("epistemic change", "epistemic_rel_change", variant)])
         if lines:
-            text += [f"Relative change under {_code(variant)}:", ""] + lines
+            text += [f"Relative change under {md_code(variant)}:", ""] + lines
     text += ["## Table 2: OOD detection (AUROC of epistemic uncertainty, test = 0, ood = 1)", ""]
-    text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
+    text += _table(summary, [(md_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
-    text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
+    text += _table(summary, [(md_code(v), "accuracy", v) for v in cleans] + [(md_code(v), "accuracy_change", v) for v in changed])
     text += _beyond(summary, variants, files, _predictive_note(runs, preds))
     text += list(extra)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
-        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(_md, missing)) + ".", ""]
+        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(md_text, missing)) + ".", ""]
     return "\n".join(text)
 
 
@@ -319,7 +304,7 @@ def _predictive_note(runs, preds) -> str:
         if index in preds:
             kind = preds[index].get("predictive")
             kinds[str(kind) if kind is not None and kind.ndim == 0 else "unstated"].add((run.method, run.modality))
-    return "; ".join(f"{_code(kind)} for " + ", ".join(_md(_label(*m)) for m in model_order(models))
+    return "; ".join(f"{md_code(kind)} for " + ", ".join(md_text(_label(*m)) for m in model_order(models))
                      for kind, models in sorted(kinds.items()))
 
 
@@ -341,18 +326,18 @@ def _beyond(summary, variants, files, predictive="") -> list:
     for variant in variants:
         figs = [f"{k}-{_slug(variant)}.png" for k in ("reliability", "epistemic", "selective")]
         if any(f in files for f in figs):
-            text += [f"Figures for {_code(variant)}: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
+            text += [f"Figures for {md_code(variant)}: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
     if "clean" in variants and "reliability-clean.png" in files:
         text += ["![reliability, clean](reliability-clean.png)", "", "![epistemic test vs ood, clean](epistemic-clean.png)", "",
                  "![selective prediction, clean](selective-clean.png)", ""]
     text += ["### Split conformal prediction sets", "",
              f"Calibrated on each run's validation predictions (hinge score 1 − p(y), `crepes`), target coverage "
              f"{analysis.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
-    text += _table(summary, [(f"{_code(v)} coverage", "conformal_coverage", v) for v in variants])
-    text += _table(summary, [(f"{_code(v)} set size", "conformal_set_size", v) for v in variants])
+    text += _table(summary, [(f"{md_code(v)} coverage", "conformal_coverage", v) for v in variants])
+    text += _table(summary, [(f"{md_code(v)} set size", "conformal_set_size", v) for v in variants])
     conflict = [v for v in variants if (summary.variant.eq(v) & summary.measure.str.startswith("conflict_")).any()]
     for variant in conflict:
-        text += [f"### Conflict ({_code(variant)}): conflicted test examples against the others", "",
+        text += [f"### Conflict ({md_code(variant)}): conflicted test examples against the others", "",
                  "Mean uncertainty of the test examples with one modality from another class, of the others, and the "
                  "AUROC of the uncertainty telling them apart (0.5: the method does not notice the conflict).", ""]
         text += _table(summary, [(f"{k} {part}", f"conflict_{k}_{part}", variant)
@@ -360,5 +345,5 @@ def _beyond(summary, variants, files, predictive="") -> list:
     per_modality = [v for v in variants if v.startswith("sample_noise:")]
     if per_modality:
         text += ["### Per-modality sample noise: relative change against clean", ""]
-        text += _table(summary, [(f"{_code(v)} {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
+        text += _table(summary, [(f"{md_code(v)} {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
     return text

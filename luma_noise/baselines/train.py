@@ -193,7 +193,8 @@ def check_run(config_name: str, output_dir, *, fields=None, mirror=None, seeds=(
     """
     values = {**RUN_DEFAULTS, **options, "seeds": seeds, "max_steps": max_steps, "patience": patience}
     problems = _check_settings(values)
-    runs = plan_runs(values["methods"], values["modalities"], seeds)
+    choice_bad = any(p.startswith(("methods", "modalities")) for p in problems)
+    runs = [] if choice_bad else plan_runs(values["methods"], values["modalities"], seeds)
     if not runs and not problems:
         problems.append(f"nothing to train: RCML runs on multimodal only, got methods {list(values['methods'])} "
                         f"and modalities {list(values['modalities'])}")
