@@ -89,7 +89,8 @@ def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror
     image noise on the test split only, built from scratch in another cache; its train split is
     the clean one byte for byte, its test split is not."""
     import luma_noise
-    from luma_noise.baselines import LumaCollator, evaluate as evaluate_model
+    from luma_noise.baselines import LumaCollator, rundir
+    from luma_noise.baselines.metrics import classification_metrics, predict
     from luma_noise.baselines.evaluations import shift_fields
 
     run_dir, cache = trained
@@ -100,8 +101,12 @@ def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror
     clean = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=cache)  # the run's own
     assert shifted["train"]["image"] == clean["train"]["image"]
     assert shifted["test"]["image"] != clean["test"]["image"]
-    model = LumaModel.from_pretrained(run_dir / "models" / "de-image-seed42")
-    again = evaluate_model(model, shifted["test"], ood=shifted["ood"], collator=LumaCollator(text_model=None, modalities=("image",)))
+    model = LumaModel.from_pretrained(run_dir / "models" / "de-image-seed42").eval()
+    purpose = (42, "evaluate", "shift", "image=5", "test")  # the evaluation noise `evaluate` draws
+    with rundir.seeded_torch(*purpose):
+        arrays = predict(model, shifted["test"], LumaCollator(text_model=None, modalities=("image",)), 128,
+                         generator=rundir.torch_generator(*purpose))
+    again = classification_metrics(arrays["probs"], arrays["labels"], arrays["aleatoric"], arrays["epistemic"])
     assert row["accuracy"] == pytest.approx(again["accuracy"]) and row["nll"] == pytest.approx(again["nll"], rel=1e-5)
     assert np.isfinite(row["epistemic"])
 
@@ -155,3 +160,17 @@ def test_sweep_evaluates_every_run_with_withheld_views_and_names_bad_ones_first(
     assert evaluated == [([str(tmp_path / "clean/seed-1"), str(tmp_path / "conflict/seed-1")],
                           {"withhold": ["audio", "image+text"], "mirror": None, "cache_dir": None,
                            "batch_size": 128, "device": None})]
+
+
+def test_withholding_from_a_registered_method_fuses_the_remaining_views_with_its_own_fusion():
+    from luma_noise.baselines.methods import MethodConfig, MethodModel
+
+    torch.manual_seed(0)
+    model = MethodModel(MethodConfig(method="tmc", modalities=("image", "audio", "text"), text_dim=16)).eval()
+    inputs = _inputs()
+    with torch.no_grad():
+        out = withhold.withheld(model, ("audio",))(**inputs)
+        views = {m: v for m, v in model.views(inputs).items() if m != "audio"}
+        by_hand = model.method.predict(views, model.extra)
+    torch.testing.assert_close(out.logits.exp(), by_hand.probs.clamp(min=1e-30))
+    assert model.config.modalities == ["image", "audio", "text"]

@@ -51,7 +51,8 @@ def read(runs: pd.DataFrame) -> tuple:
                     "condition": row["withheld"] if kind == "withhold" else row["shifted"],
                     "level": 0 if kind == "withhold" else row["level"] + 1,
                     "strength": row["withheld"] if kind == "withhold" else row["strength"],
-                    **{m: float(row[m]) for m in METRICS}, **{f"full_{m}": float(reference[m]) for m in METRICS}})
+                    **{m: math.nan if row[m] is None else float(row[m]) for m in METRICS},
+                    **{f"full_{m}": float(reference[m]) for m in METRICS}})
     return {k: pd.DataFrame(v, columns=COLUMNS + [f"full_{m}" for m in METRICS]) for k, v in frames.items()}, problems
 
 
@@ -62,7 +63,8 @@ def _problems(row, kind) -> list:
     lacking = [k for k in keys if k not in row]
     if lacking:
         return [f"lacks {', '.join(lacking)}"]
-    bad = [m for m in METRICS if isinstance(row[m], bool) or not isinstance(row[m], (int, float)) or not math.isfinite(row[m])]
+    bad = [m for m in METRICS if not (row[m] is None and m in RELATIVE)  # null: the method has no such measure
+           and (isinstance(row[m], bool) or not isinstance(row[m], (int, float)) or not math.isfinite(row[m]))]
     text = [k for k in ("method", "modality") + (("withheld",) if kind == "withhold" else ("shifted", "strength"))
             if not isinstance(row[k], str)]
     problems = [f"{m}: expected a finite number, got {row[m]!r}"[:120] for m in bad]

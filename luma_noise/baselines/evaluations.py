@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import withhold as withholding
+import numpy as np
+
+from . import rundir, withhold as withholding
 
 # Default strengths per modality: (config field(s), levels). "all" takes level i of each.
 SHIFT_LEVELS = {
@@ -189,7 +191,7 @@ class _Context:
         key = json.dumps([header["config"], fields, header["mode"], header["text_model"], header["modalities"],
                           self.mirror or header["mirror"]], sort_keys=True)
         if key not in self.data:
-            dataset, _ = _load(header["config"], fields, self.mirror or header["mirror"], self.cache_dir)
+            dataset = _load(header["config"], fields, self.mirror or header["mirror"], self.cache_dir)
             text_model = header["text_model"] if "text" in header["modalities"] else None
             collator = LumaCollator(text_model=text_model, mode=header["mode"], modalities=header["modalities"])
             self.data = {key: (collator, featurize_dataset(dataset["test"], collator),
@@ -197,15 +199,18 @@ class _Context:
         return self.data[key]
 
     def model(self, run_dir, name):
-        from .model import LumaModel
+        from transformers import AutoModel
+
+        from . import methods, model as _registered  # noqa: F401  (register both model types with AutoModel)
 
         path = str(run_dir / "models" / name)
         if path not in self.models:
-            model = LumaModel.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)
             self.models = {path: model.to(self.device) if self.device else model}
         return self.models[path]
 
     def evaluate(self, run_dir, header, task) -> dict:
+        from .methods import MethodModel, predict as method_predict
         from .metrics import classification_metrics, ood_auroc, predict
 
         kind, name, method, modality, seed, label, payload, _ = task
@@ -219,14 +224,25 @@ class _Context:
             collator, test, ood = self.splits(header, fields)
             extra = {"shifted": shifted, "level": index, "strength": label, "fields": fields}
         model.eval()
-        arrays = {split: predict(model, data, collator, self.batch_size, self.device)
-                  for split, data in (("test", test), ("ood", ood))}
+        arrays = {}
+        for split, data in (("test", test), ("ood", ood)):
+            # evaluation noise (dropout masks, softmax samples) seeded per (seed, evaluation, split), as train's
+            with rundir.seeded_torch(seed, "evaluate", kind, label, split):
+                if isinstance(model, MethodModel):
+                    arrays[split] = method_predict(model, data, collator, self.batch_size, self.device)
+                else:
+                    generator = rundir.torch_generator(seed, "evaluate", kind, label, split,
+                                                       device=next(model.parameters()).device)
+                    arrays[split] = predict(model, data, collator, self.batch_size, self.device, generator=generator)
         t = arrays["test"]
-        return {"method": method, "modality": modality, "seed": seed, **extra,
-                **classification_metrics(t["probs"], t["labels"], t["aleatoric"], t["epistemic"]),
-                "ood_auroc": ood_auroc(t["epistemic"], arrays["ood"]["epistemic"]),
-                "ood_aleatoric": float(arrays["ood"]["aleatoric"].mean()),
-                "ood_epistemic": float(arrays["ood"]["epistemic"].mean())}
+        row = {"method": method, "modality": modality, "seed": seed, **extra,
+               **classification_metrics(t["probs"], t["labels"], t["aleatoric"], t["epistemic"]),
+               "ood_aleatoric": float(arrays["ood"]["aleatoric"].mean()),
+               "ood_epistemic": float(arrays["ood"]["epistemic"].mean())}
+        finite = np.isfinite(t["epistemic"]).all() and np.isfinite(arrays["ood"]["epistemic"]).all()
+        row["ood_auroc"] = ood_auroc(t["epistemic"], arrays["ood"]["epistemic"]) if finite else None
+        # a method without a measure gives NaN: null in JSON, not a number
+        return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in row.items()}
 
 
 def _write_json(path: Path, content) -> None:

@@ -1,9 +1,11 @@
 """Missing modality at test time: a fused model with some of its views dropped from the fusion.
 
-`withheld(model, ("audio",))` is a copy of a trained `LumaModel` whose fusion runs over the
-remaining views only: averaging fusion (MCD and DE multimodal, `networks.FusionNet`) averages the
-remaining views' logits and σ; evidential fusion (RCML) averages the remaining views' evidence
-(`losses.fuse_evidence`, in the order image, audio, text). No view is fed zeros or any other
+`withheld(model, ("audio",))` is a copy of a trained model whose fusion runs over the remaining
+views only: for a `LumaModel`, averaging fusion (MCD and DE multimodal, `networks.FusionNet`)
+averages the remaining views' logits and σ and evidential fusion (RCML) averages the remaining
+views' evidence (`losses.fuse_evidence`, in the order image, audio, text); for a registered
+method (`methods.MethodModel`), the method's own `predict` fuses the remaining views (a method
+that needs more views than remain is refused). No view is fed zeros or any other
 stand-in: the withheld branch is not run. The weights are shared with `model` (no copy).
 """
 
@@ -35,6 +37,15 @@ def withheld(model, modalities):
     if any(m not in have for m in modalities) or not keep:
         raise ValueError(f"cannot withhold {list(modalities)} from a model of {have}: "
                          f"each withheld view must be one of its views and at least one must remain")
+    if hasattr(model, "method") and hasattr(model, "views"):  # a registered method: it fuses the views it is given
+        low = model.method.views[0]
+        if len(keep) < low:
+            raise ValueError(f"{model.config.method} fuses at least {low} views; withholding {list(modalities)} "
+                             f"leaves {keep}")
+        out = copy.copy(model)
+        out.config = copy.deepcopy(model.config)
+        out.config.modalities = keep
+        return out
     members = getattr(model, "members", None)
     if members is None or not all(hasattr(m, "branches") and hasattr(m, "modalities") for m in members):
         raise ValueError(f"{type(model).__name__} has no per-view fusion to drop a view from")
