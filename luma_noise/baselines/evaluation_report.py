@@ -104,10 +104,10 @@ def long_rows(frames: dict) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True).dropna(subset=["value"]) if rows else pd.DataFrame()
 
 
-def _stat(values) -> str:
+def _stat(values, decimals: int = 3) -> str:
     values = np.asarray(values, dtype=float)
-    text = f"{values.mean():+.3f}"
-    return text + (f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else "")
+    text = f"{values.mean():+.{decimals}f}"
+    return text + (f" ± {values.std(ddof=1):.{decimals}f}" if len(values) > 1 else "")
 
 
 def withhold_markdown(frame: pd.DataFrame, label, code) -> list:
@@ -126,7 +126,7 @@ def withhold_markdown(frame: pd.DataFrame, label, code) -> list:
         for method, modality in model_order(zip(mine.method, mine.modality)):
             model = mine[(mine.method == method) & (mine.modality == modality)]
             for condition, group in model.groupby("condition", sort=False):
-                cells = [_stat(_change(group, m) * (100 if m in RELATIVE else 1)) + (" %" if m in RELATIVE else "")
+                cells = [_stat(_change(group, m) * 100, 1) + " %" if m in RELATIVE else _stat(_change(group, m))
                          for m in METRICS]
                 lines.append(f"| {label(method, modality)} | {condition} | {group.seed.nunique()} | " + " | ".join(cells) + " |")
         lines.append("")
