@@ -106,6 +106,9 @@ def long_rows(frames: dict) -> pd.DataFrame:
 
 def _stat(values, decimals: int = 3) -> str:
     values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return "—"  # the method has no such measure
     text = f"{values.mean():+.{decimals}f}"
     return text + (f" ± {values.std(ddof=1):.{decimals}f}" if len(values) > 1 else "")
 
@@ -116,7 +119,8 @@ def withhold_markdown(frame: pd.DataFrame, label, code) -> list:
         return lines + ["Not measured: needs `python -m luma_noise.baselines evaluate RUN_DIR --withhold image audio text "
                         "image+audio image+text audio+text` on runs with multimodal models.", ""]
     lines += ["Each fused model with the listed views dropped from its fusion (MCD/DE: mean of the remaining views' "
-              "logits and σ; RCML: average of the remaining views' evidence; nothing is fed zeros). Values: the "
+              "logits and σ; RCML: average of the remaining views' evidence; a registered "
+              "method: its own fusion of the remaining views; nothing is fed zeros). Values: the "
               "change against the full input, mean ± std over seeds (accuracy, NLL, ECE: differences; "
               "uncertainty: relative). Absolute values per seed are in results.csv.", ""]
     for variant in variant_order(frame.variant):
@@ -126,8 +130,8 @@ def withhold_markdown(frame: pd.DataFrame, label, code) -> list:
         for method, modality in model_order(zip(mine.method, mine.modality)):
             model = mine[(mine.method == method) & (mine.modality == modality)]
             for condition, group in model.groupby("condition", sort=False):
-                cells = [_stat(_change(group, m) * 100, 1) + " %" if m in RELATIVE else _stat(_change(group, m))
-                         for m in METRICS]
+                cells = [(_stat(_change(group, m) * 100, 1) + " %").replace("— %", "—") if m in RELATIVE
+                         else _stat(_change(group, m)) for m in METRICS]
                 lines.append(f"| {label(method, modality)} | {condition} | {group.seed.nunique()} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
