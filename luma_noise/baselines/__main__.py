@@ -1,4 +1,4 @@
-"""`python -m luma_noise.baselines {train,sweep,report} ...`: the baselines' command line.
+"""`python -m luma_noise.baselines {train,sweep,report,evaluate} ...`: the baselines' command line.
 
 Each subcommand lives in its own module with `add_parser(subparsers)` (registers its
 argparse subparser) and `run(args) -> int` (exit status), so that another command (the
