@@ -431,13 +431,7 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    last, skipped = rundir.newest_complete_checkpoint(checkpoints)
-    for path, reason in skipped:  # a kill while the Trainer wrote it: useless, and in the way
-        say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
-        shutil.rmtree(path, ignore_errors=True)
-    if last:
-        say({"run": name, "message": f"resuming from {last.name}"})
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
     state = trainer.state
     if settings["mode"] == "faithful":  # defect 5: the last epoch's weights, not the best checkpoint
         model = LumaModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
