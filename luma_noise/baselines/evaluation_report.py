@@ -160,7 +160,7 @@ def figures(frames: dict, label, out: Path) -> list:
     """withhold-<variant>.png (a panel per fused model) and shift-<variant>.png; returns the names."""
     from . import plots
 
-    plt, files = plots.plt, []
+    files = []
     withhold = frames["withhold"]
     for variant in variant_order(withhold.variant):
         mine = withhold[withhold.variant == variant]

@@ -201,11 +201,14 @@ class _Context:
     def model(self, run_dir, name):
         from transformers import AutoModel
 
-        from . import methods, model as _registered  # noqa: F401  (register both model types with AutoModel)
+        from .methods import MethodModel
+        from .model import LumaModel
 
         path = str(run_dir / "models" / name)
         if path not in self.models:
-            model = AutoModel.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)  # either type: both registered with AutoModel on import
+            if not isinstance(model, (LumaModel, MethodModel)):
+                raise ValueError(f"{path}: a {type(model).__name__}, not a LumaModel or MethodModel")
             self.models = {path: model.to(self.device) if self.device else model}
         return self.models[path]
 
