@@ -6,7 +6,7 @@
             compute_metrics=compute_metrics, callbacks=[AnnealingCallback()]).train()
     report = evaluate(model, ds["test"], ood=ds["ood"], collator=...)
 
-The command line is `python -m luma_noise.baselines {train,sweep,report}`.
+The command line is `python -m luma_noise.baselines {train,sweep,report,evaluate}`.
 """
 
 from .collator import LumaCollator, featurize_dataset

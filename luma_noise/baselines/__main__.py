@@ -1,4 +1,4 @@
-"""`python -m luma_noise.baselines {train,sweep,report} ...`: the baselines' command line.
+"""`python -m luma_noise.baselines {train,sweep,report,evaluate} ...`: the baselines' command line.
 
 Each subcommand lives in its own module with `add_parser(subparsers)` (registers its
 argparse subparser) and `run(args) -> int` (exit status), so that another command (the
@@ -11,7 +11,7 @@ import sys
 
 # Subcommand modules, in the order `--help` lists them; a missing module is skipped so that
 # the dispatcher works while a subcommand is still being written.
-SUBCOMMANDS = ("train", "sweep", "report")
+SUBCOMMANDS = ("train", "sweep", "report", "evaluations")  # evaluations.py: `evaluate`
 
 
 def mount(subparsers) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, leaderboard, plots
+from . import analysis, evaluation_report, leaderboard, plots, scorecard
 from .markdown import md_code, md_text
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
@@ -72,23 +72,31 @@ def write_report(paths, output_dir) -> dict:
     runs, problems = read_runs(paths)
     preds, missing, bad = _read_predictions(runs) if not runs.empty else ({}, [], [])
     problems += bad
+    evaluations, bad = evaluation_report.read(runs)
+    problems += bad
     problems += output_folder_problems(out)
     if problems:
         raise BadInput(problems, "bad run folders")
     out.mkdir(parents=True, exist_ok=True)
     example_rows, figure_data = _per_example(runs, preds)
-    long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"])],
-                     ignore_index=True)
+    card = scorecard.effects(runs, preds)
+    long = pd.concat([per_seed(runs), pd.DataFrame(example_rows, columns=["variant", "method", "modality", "seed", "measure", "value"]),
+                      scorecard.long_rows(card), evaluation_report.long_rows(evaluations)], ignore_index=True)
     long = with_paper(long).sort_values(["variant", "method", "modality", "measure", "seed"], kind="stable")
     _csv_safe(long).to_csv(out / "results.csv", index=False)
     summary = summarise(long)
-    board = leaderboard.leaderboard(long)
+    board = leaderboard.leaderboard(long[~long.measure.str.startswith(("scorecard_", "withhold[", "shift["))])
     board.to_csv(out / "leaderboard.csv", index=False)
     files = ["report.md", "results.csv", "leaderboard.csv"]
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing)
+    files += _scorecard_files(card, out)
+    files += evaluation_report.figures(evaluations, _label, out)
+    card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: md_text(_label(*model)), md_code)
+    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: md_text(_label(*m)), md_code)
+    card_lines += evaluation_report.shift_markdown(evaluations["shift"], md_code, files)
+    (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing, card_lines)
                                    + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
@@ -245,7 +253,18 @@ def _table(summary, columns) -> list:
     return lines + [""]
 
 
-def _markdown(runs, preds, summary, files, missing) -> str:
+def _scorecard_files(card, out: Path) -> list:
+    """scorecard.csv (mean, 95 % interval, verdict per model, factor and measure) and scorecard.png,
+    when any factor could be measured."""
+    table = scorecard.summarise(card)
+    if table.empty:
+        return []
+    _csv_safe(table).to_csv(out / "scorecard.csv", index=False)
+    scorecard.figure(table, _label, out / "scorecard.png")
+    return ["scorecard.csv", "scorecard.png"]
+
+
+def _markdown(runs, preds, summary, files, missing, extra=()) -> str:
     variants = variant_order(runs.variant)
     cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
     changed = [v for v in variants if v not in cleans]
@@ -274,6 +293,7 @@ def _markdown(runs, preds, summary, files, missing) -> str:
     text += ["## Table 3: accuracy and its change against clean", ""]
     text += _table(summary, [(md_code(v), "accuracy", v) for v in cleans] + [(md_code(v), "accuracy_change", v) for v in changed])
     text += _beyond(summary, variants, files, _predictive_note(runs, preds))
+    text += list(extra)
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
         text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(md_text, missing)) + ".", ""]

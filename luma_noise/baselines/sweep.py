@@ -45,6 +45,8 @@ def add_parser(subparsers):
                         help="LUMA config field for every run (VALUE as JSON, else a string); overrides a :MODALITY")
     parser.add_argument("--mirror", help="local folder or http(s) URL of a LUMA mirror")
     parser.add_argument("--cache-dir", help="datasets cache shared by every run (default: the datasets default)")
+    parser.add_argument("--withhold", nargs="+", default=[], metavar="MODALITY[+MODALITY]",
+                        help="then evaluate every fused model with these views withheld (as `evaluate --withhold`)")
     add_run_options(parser.add_argument_group("train options (passed to every run)"))
     parser.set_defaults(func=run)
     return parser
@@ -55,11 +57,31 @@ def run(args) -> int:
 
     train = {k: getattr(args, k) for k in RUN_DEFAULTS}
     try:
+        if args.withhold:  # bad views named before anything trains
+            from .withhold import parse
+            problems = []
+            for spec in args.withhold:
+                try:
+                    parse(spec)
+                except ValueError as err:
+                    problems.append(str(err))
+            if problems:
+                raise ValueError("\n".join(problems))
         summary = run_sweep(args.output_dir, args.configs, args.seeds, dict(args.fields), mirror=args.mirror,
                             cache_dir=args.cache_dir, **train)
     except ValueError as err:
         print(f"sweep: {err}", file=sys.stderr)
         return 2
+    if args.withhold:  # every run folder of the sweep, its finished evaluations skipped
+        from .evaluations import evaluate_runs
+
+        try:
+            folders = [str(d) for _, _, d in plan(args.output_dir, args.configs, args.seeds, dict(args.fields))]
+            evaluate_runs(folders, withhold=args.withhold, mirror=args.mirror, cache_dir=args.cache_dir,
+                          batch_size=args.batch_size, device=None if args.device == "auto" else args.device)
+        except ValueError as err:
+            print(f"sweep: {err}", file=sys.stderr)
+            return 2
     minutes = summary["seconds"] / 60
     print(f"sweep: {summary['runs']} runs ({summary['skipped']} already finished, {summary['trained']} trained) "
           f"in {minutes:.1f} min under {args.output_dir}\n"
