@@ -159,16 +159,24 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
         _claim_output_dir(output_dir, record)
         say = _reporter(output_dir, progress)
         _remove_leftovers(output_dir, say)
-        dataset = _load(config_name, fields, mirror, cache_dir)
-        needed = _needed_modalities(runs)
-        collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
-        data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
+        collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs)
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / "models" / name / "done.json").exists():
                 _train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
             say({"finished": name})
         return _write_results(output_dir, header, runs)
+
+
+def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs) -> tuple:
+    """(collator, {split: featurised Dataset}) of one config for the planned runs: the dataset is
+    built (or read from the datasets cache) and its model inputs computed once and cached on disk
+    (`featurize_dataset`), so a later call with the same arguments only reads them (the Ray
+    sweep calls this before its tasks start)."""
+    dataset = _load(config_name, fields, mirror, cache_dir)
+    needed = _needed_modalities(runs)
+    collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
+    return collator, {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
 
 
 # The keys of run_training's settings dict (what _train_run and _fit read).
