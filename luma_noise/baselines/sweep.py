@@ -103,7 +103,10 @@ def plan(output_dir, configs, seeds, fields=None) -> list:
 
 def _record(config, fields, seed, mirror, train) -> dict:
     """What a finished run ran with, as stored in its sweep.json (JSON-normalised)."""
-    return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **train}))
+    from .train import NOT_RECORDED
+
+    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED}
+    return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **kept}))
 
 
 def _finished(run_dir: Path, record: dict) -> bool:

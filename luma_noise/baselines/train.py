@@ -48,8 +48,11 @@ LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, STOP_PATIENCE = 1e-2, 0.33, 5, 
 RUN_DEFAULTS = {
     "methods": METHODS, "modalities": RUN_MODALITIES, "mode": "fixed", "text_model": "bert-base-uncased",
     "max_epochs": 300, "ensemble_size": 10, "ensemble_training": "joint", "mc_samples": 100,
-    "batch_size": 128, "device": "auto",
+    "batch_size": 128, "device": "auto", "precision": "fp32", "dataloader_workers": 0,
 }
+PRECISIONS = ("fp32", "bf16")
+# Options that change how fast a run goes, never its results: not in run.json nor sweep.json.
+NOT_RECORDED = ("dataloader_workers",)
 
 
 def add_run_options(group) -> None:
@@ -68,6 +71,11 @@ def add_run_options(group) -> None:
         group.add_argument(f"--{name.replace('_', '-')}", type=int, default=RUN_DEFAULTS[name])
     group.add_argument("--ensemble-training", choices=ENSEMBLE_TRAINING, default=RUN_DEFAULTS["ensemble_training"])
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=RUN_DEFAULTS["device"])
+    group.add_argument("--precision", choices=PRECISIONS, default=RUN_DEFAULTS["precision"],
+                       help="bf16: training and validation under bfloat16 autocast (weights and the final "
+                            "evaluation stay float32; docs/scaling.md); default fp32")
+    group.add_argument("--dataloader-workers", type=int, default=RUN_DEFAULTS["dataloader_workers"], metavar="N",
+                       help="DataLoader worker processes of the Trainer (speed only; default 0: in-process)")
 
 
 def add_parser(subparsers):
@@ -134,14 +142,16 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
                  modalities=RUN_MODALITIES, mode: str = "fixed", text_model: str = "bert-base-uncased",
                  max_epochs: int = 300, ensemble_size: int = 10, ensemble_training: str = "joint",
                  mc_samples: int = 100, seeds=(42,), device: str = "auto", progress=None, cache_dir=None,
-                 batch_size: int = 128, max_steps: int | None = None, patience: int = STOP_PATIENCE) -> dict:
+                 batch_size: int = 128, max_steps: int | None = None, patience: int = STOP_PATIENCE,
+                 precision: str = "fp32", dataloader_workers: int = 0) -> dict:
     """Train and evaluate every (method, modality, seed) of one config; returns results.json's content.
 
     fields: LumaConfig fields ({name: value}); mirror: upstream mirror; methods, modalities
     ("multimodal" = the three fused), seeds: what to run; mode: "fixed" or "faithful";
     text_model: BERT for text embeddings; max_epochs, patience (early stopping, epochs),
     batch_size, max_steps (overrides epochs; for smoke tests): training; ensemble_size,
-    ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda";
+    ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda"; precision: "fp32"
+    or "bf16" (autocast); dataloader_workers: the Trainer's DataLoader processes (speed only);
     progress(event) gets {"run", "epoch", "max_epochs", "loss", "eval_loss", "eval_accuracy",
     "best_loss", "learning_rate", "seconds_per_epoch"} every epoch and {"finished": run} per
     finished run (default: lines printed); everything also goes to output_dir/train.log.
@@ -181,7 +191,7 @@ def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, run
 
 # The keys of run_training's settings dict (what _train_run and _fit read).
 SETTINGS = ("mode", "text_model", "max_epochs", "ensemble_size", "ensemble_training", "mc_samples", "device",
-            "batch_size", "max_steps", "patience")
+            "batch_size", "max_steps", "patience", "precision", "dataloader_workers")
 # How the run seed s is used; change it whenever that changes (it is part of run.json).
 SEEDING = "split, initialisation and data order from s; independent member i from 100 s + i; evaluation " \
           "(dropout masks, softmax noise) from (s, 'evaluate', split)"
@@ -226,7 +236,8 @@ def _run_record(config_name: str, differing: dict, values: dict) -> dict:
     return {"config": config_name, "fields": differing, "mode": values["mode"], "text_model": text_model,
             "text_model_digest": rundir.model_folder_digest(Path(text_model).expanduser()) if local else None,
             "device": device, **{k: values[k] for k in ("max_epochs", "max_steps", "patience", "batch_size",
-                                                         "ensemble_size", "ensemble_training", "mc_samples")},
+                                                         "ensemble_size", "ensemble_training", "mc_samples",
+                                                         "precision")},
             "seeding": SEEDING}
 
 
@@ -236,6 +247,9 @@ def _check_settings(values: dict) -> list:
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size", "patience"):
         if not isinstance(values[name], int) or values[name] < 1:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
+    if not isinstance(values["dataloader_workers"], int) or values["dataloader_workers"] < 0:
+        errors.append(f"dataloader_workers must be an integer >= 0, got {values['dataloader_workers']!r}")
+    errors += _precision_problems(values["precision"], values["device"])
     from .methods.registry import check_methods, expand
 
     method_problems = check_methods(values["methods"])
@@ -263,6 +277,32 @@ def _check_settings(values: dict) -> list:
         if not torch.cuda.is_available():
             errors.append("device 'cuda' asked for, but torch sees no CUDA device")
     return errors
+
+
+def _precision_problems(precision, device) -> list:
+    """Why `precision` cannot run on `device` ("auto" resolved as the run will): bf16 needs a CUDA
+    device that supports it, or a CPU with native bfloat16 (oneDNN: AVX512-BF16 or AMX)."""
+    if precision not in PRECISIONS:
+        return [f"precision must be one of {PRECISIONS}, got {precision!r}"]
+    if precision == "fp32":
+        return []
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        ok, where = torch.cuda.is_bf16_supported(), "this CUDA device"
+    else:
+        ok, where = bf16_cpu_supported(), "this CPU (no AVX512-BF16 or AMX)"
+    return [] if ok else [f"precision bf16 is not supported by {where}: use --precision fp32"]
+
+
+def bf16_cpu_supported() -> bool:
+    """True if this CPU computes bfloat16 natively (oneDNN's check)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _modalities(run_modality: str) -> tuple:
@@ -468,7 +508,8 @@ def _training_arguments(checkpoints: Path, seed: int, settings: dict):
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="loss", greater_is_better=False,
         seed=seed, data_seed=seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=settings["device"] == "cpu", dataloader_num_workers=0,
+        use_cpu=settings["device"] == "cpu", dataloader_num_workers=settings["dataloader_workers"],
+        bf16=settings["precision"] == "bf16",
         dataloader_pin_memory=settings["device"] != "cpu" and torch.cuda.is_available())
 
 
