@@ -21,6 +21,7 @@ run.json is refused untouched. Every bad input is named at once before any work 
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -165,17 +166,49 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     settings = {k: options[k] for k in SETTINGS}
     runs = plan_runs(methods, modalities, seeds)
     header = {"config": config_name, "fields": record["fields"], "mode": mode}
-    with rundir.FolderLock(output_dir):
-        _claim_output_dir(output_dir, record)
-        say = _reporter(output_dir, progress)
-        _remove_leftovers(output_dir, say)
-        collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs)
+    main, ranks = is_main_process(), _Ranks(cpu=record["device"] == "cpu")
+    # under torchrun only rank 0 writes, so only it takes the folder's lock (the others only read)
+    with rundir.FolderLock(output_dir) if main else contextlib.nullcontext():
+        if main:
+            _claim_output_dir(output_dir, record)
+        say = _reporter(output_dir, progress) if main else (lambda event: None)
+        if main:
+            _remove_leftovers(output_dir, say)
+        with ranks.main_first():  # rank 0 builds the caches, then the others read them
+            collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs)
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / "models" / name / "done.json").exists():
                 _train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
             say({"finished": name})
-        return _write_results(output_dir, header, runs)
+        results = _write_results(output_dir, header, runs) if main else None
+        ranks.wait()
+        return results if main else rundir.read_json(output_dir / "results.json")
+
+
+def is_main_process() -> bool:
+    """False in the processes of rank > 0 of a torchrun (multi-process data parallel) training:
+    they train with rank 0 but write nothing (no log, checkpoint, model, prediction or result)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class _Ranks:
+    """Barriers between torchrun's processes (accelerate's PartialState, which the Trainer uses too);
+    no-ops in a single process."""
+
+    def __init__(self, cpu: bool):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            self.state = PartialState(cpu=cpu)  # as TrainingArguments(use_cpu=...) makes it
+
+    def main_first(self):
+        return self.state.main_process_first() if self.state else contextlib.nullcontext()
+
+    def wait(self) -> None:
+        if self.state:
+            self.state.wait_for_everyone()
 
 
 def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs) -> tuple:
@@ -423,6 +456,8 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
         model, epochs = LumaModel.from_members(members), None
     else:
         model, epochs = _fit(name, model_config, seed, split, collator, output_dir, say, settings)
+    if not is_main_process():  # rank 0 evaluates and saves
+        return None
     row = _evaluate_run(model, method, modality, seed, split["test"], data, collator, output_dir, name, settings)
     row.update(epochs or {})
     model.save_pretrained(output_dir / "models" / name)
@@ -441,6 +476,8 @@ def _fit_member(name, index, model_config, seed, split, collator, output_dir, sa
     member_config = {**model_config, "ensemble_size": 1, "ensemble_training": "independent"}
     model, _ = _fit(f"{name}-member{index}", member_config, seed * 100 + index, split, collator, output_dir, say,
                     settings)
+    if not is_main_process():
+        return model
     partial = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
@@ -476,7 +513,8 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
     last, skipped = rundir.newest_complete_checkpoint(checkpoints)
     for path, reason in skipped:  # a kill while the Trainer wrote it: useless, and in the way
         say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
-        shutil.rmtree(path, ignore_errors=True)
+        if is_main_process():
+            shutil.rmtree(path, ignore_errors=True)
     if last:
         say({"run": name, "message": f"resuming from {last.name}"})
     trainer.train(resume_from_checkpoint=str(last) if last else None)

@@ -45,6 +45,10 @@ def train_method_run(name, method, modality, seed, data, collator, output_dir, s
     if last:
         say({"run": name, "message": f"resuming from {last.name}"})
     trainer.train(resume_from_checkpoint=str(last) if last else None)
+    from ..train import is_main_process
+
+    if not is_main_process():  # torchrun: rank 0 evaluates and saves
+        return None
     if model.method.temperature_scaling:
         temperature = fit_model_temperature(model, split["test"], collator, settings["batch_size"])
         say({"run": name, "message": f"temperature {temperature:.4f} fitted on the validation split"})
