@@ -15,7 +15,7 @@ checkpoints are (`from_model_name=<folder>`, `to_model_name=<folder>`):
   `transformers`;
 - "opus-mt": Helsinki-NLP/opus-mt-en-de and -de-en (Marian, d_model 512, 6 + 6 layers, 8 heads,
   FFN 2048, vocabulary 58,101; ~74M parameters each; 4 beams in their generation config), built
-  by `tests/marian_models.py`, through `transformers` with 4 beams, 2 beams and greedy, and through
+  by `luma_noise/fixtures/marian.py`, through `transformers` with 4 beams, 2 beams and greedy, and through
   CTranslate2 (int8 on CPU, converted once into the conversion cache) with 4 beams and greedy.
 
 Random weights decode garbage, so the models are kept from ending early: every translation runs to
@@ -37,15 +37,11 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 OTHER_BENCHMARKS = "benchmarks/bench_(prepare|sampling|noise|download|features|streaming)"
 SAMPLE_NOISE_TEXTS = 7265  # texts drawing BackTranslationNoise in the default sample_noise (of 29,059)
@@ -169,7 +165,7 @@ def wait_for_quiet_machine(deadline: float, poll: float = 10.0) -> float:
 
 
 def full_vocab_tokenizer(tiny_dir: Path, vocab_size: int):
-    """The word-level tokenizer saved in `tiny_dir` by `tiny_text_models.build_tiny_translation_model`,
+    """The word-level tokenizer saved in `tiny_dir` by `fixtures.text_models.build_tiny_translation_model`,
     its vocabulary filled up to `vocab_size` with made-up words ("x00055", ...), so that every
     token id a model of that vocabulary emits decodes to one word that re-tokenises to one token."""
     from tokenizers import Tokenizer, models
@@ -221,8 +217,8 @@ def table(header, rows) -> str:
 
 def build_models(work: Path, seed: int, max_length: int) -> dict:
     """{"wmt19": (en-de folder, de-en folder), "opus-mt": (...)}, random models of the real sizes."""
-    from marian_models import build_marian_model
-    from tiny_text_models import build_tiny_translation_model
+    from luma_noise.fixtures.marian import build_marian_model
+    from luma_noise.fixtures.text_models import build_tiny_translation_model
 
     build_tiny_translation_model(work / "tokenizer-source", seed=seed)  # only its tokenizer is used
     return {

@@ -16,15 +16,12 @@
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from luma_noise.baselines import LumaModel, LumaModelConfig  # noqa: E402
+from luma_noise.baselines import LumaModel, LumaModelConfig
 
 SHAPES = {"pixel_values": (3, 32, 32), "audio_features": (1, 128, 128), "text_embeddings": (768,)}
 NAMES = {"image": "pixel_values", "audio": "audio_features", "text": "text_embeddings"}
@@ -112,7 +109,7 @@ def bench_text(args):
     import tempfile
 
     from luma_noise.baselines.inputs import TextEmbedder
-    from tiny_models import save_tiny_models
+    from luma_noise.fixtures.models import save_tiny_models
 
     folder = Path(tempfile.mkdtemp(prefix="luma-bench-bert-"))
     text_path = save_tiny_models(folder)["text"]

@@ -4,8 +4,8 @@ to expect against the Hub's real limits.
     python benchmarks/bench_download.py                      # scale 0.1, 20 ms per request, 5 s windows
     python benchmarks/bench_download.py --scale 1.0 --window-s 30
 
-Writes a fixture mirror (tests/make_mirror.py), prepares `clean` from it as a folder, then over a
-loopback server (tests/hub_server.py) that adds `--latency-ms` per request, without a limit and
+Writes a fixture mirror (luma_noise.fixtures.mirror), prepares `clean` from it as a folder, then over a
+loopback server (luma_noise.fixtures.hub) that adds `--latency-ms` per request, without a limit and
 with a limit scaled to the mirror so the build needs as many windows as the real `clean` does on
 the Hub anonymously (29,059 wavs at 3,000 per window: 10 windows). Prints the ratios to the folder
 build, and the waits expected on the Hub per account type (windows of 5 minutes).
@@ -14,13 +14,9 @@ build, and the waits expected on the Hub per account type (windows of 5 minutes)
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 REAL_WAVS = 29_059  # clean's examples on the real data (21,000 + 4,200 + 3,859), one wav each
 
@@ -49,9 +45,9 @@ def main():
     # the hub stays offline; `datasets` may reach the loopback mirror
     os.environ.update({"HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "0"})
     import datasets
-    from hub_server import ThrottledServer
+    from luma_noise.fixtures.hub import ThrottledServer
     from luma_noise import download
-    from make_mirror import write_mirror
+    from luma_noise.fixtures.mirror import write_mirror
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

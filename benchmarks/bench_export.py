@@ -3,7 +3,7 @@
     python benchmarks/bench_export.py --scale 1.0            # clean at the real row counts
     python benchmarks/bench_export.py --mirror M --config clean
 
-Writes a fixture mirror (tests/make_mirror.py; cheap content, real formats and row counts at
+Writes a fixture mirror (luma_noise.fixtures.mirror; cheap content, real formats and row counts at
 --scale 1.0) unless --mirror names one, prepares the config once (not timed), then times,
 alternately and --repeat times each, (a) the whole `luma export CONFIG --output-dir ...`
 command in this process (finding the prepared cache, the summary from the built data, the

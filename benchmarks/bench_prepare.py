@@ -8,7 +8,7 @@ the floor of writing the same examples.
     python benchmarks/bench_prepare.py --config sample_noise --set text_noises='["KeyboardNoise"]'
     python benchmarks/bench_prepare.py --mirror /tmp/mirror --config sample_noise --random-opus-mt --no-floor
 
-Writes a fixture mirror (tests/make_mirror.py; cheap content, real formats) unless
+Writes a fixture mirror (luma_noise.fixtures.mirror; cheap content, real formats) unless
 --mirror names one, prepares the config into a fresh cache and prints examples/s (all
 splits, wall clock of download_and_prepare) and the peak resident memory of this process.
 
@@ -54,9 +54,9 @@ def parse_args():
 
 def random_opus_mt(work: Path, overrides: dict) -> dict:
     """`overrides` with BackTranslationNoise pointed at random Marian models of opus-mt-en-de/-de-en's
-    size saved in `work` (tests/marian_models.py). Random weights never end a translation early, so
+    size saved in `work` (luma_noise/fixtures/marian.py). Random weights never end a translation early, so
     max_length=40 gives the compute of a real translation of a LUMA passage (about 35 words)."""
-    from marian_models import build_marian_model
+    from luma_noise.fixtures.marian import build_marian_model
 
     paths = [build_marian_model(work / f"opus-mt-{pair}", seed, "opus-mt")[0] for seed, pair in enumerate(("en-de", "de-en"))]
     params = dict(overrides.get("text_noise_params") or {})

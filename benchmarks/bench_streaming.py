@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 
 def parse_args():
@@ -57,7 +56,7 @@ def main():
     args = parse_args()
     if args.only:
         return measure(args)
-    from make_mirror import write_mirror
+    from luma_noise.fixtures.mirror import write_mirror
 
     work = Path(tempfile.mkdtemp(prefix="luma-bench-streaming-"))
     write_mirror(work / "mirror", scale=args.scale)

@@ -1,12 +1,9 @@
 """What the benchmarks share: an offline workspace in a temporary folder and the mirror they build from."""
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def offline_workspace(prefix: str) -> Path:
@@ -21,7 +18,7 @@ def mirror_folder(mirror, work: Path, scale: float) -> str:
     """`mirror` when given, else a mirror written into `work` at `scale` (1.0: real row counts)."""
     if mirror is not None:
         return mirror
-    from make_mirror import write_mirror
+    from luma_noise.fixtures.mirror import write_mirror
 
     mirror, start = str(work / "mirror"), time.perf_counter()
     write_mirror(mirror, scale=scale)

@@ -245,12 +245,15 @@ class Luma(datasets.GeneratorBasedBuilder):
             stored = self._stored_audio(dl_manager, {split: audio_url(plan.audio_rows) for split, plan in plans.items()}, bases["luma"])
             fetch_options = self._download_options(dl_manager)
             planned = {split: examples.plan_examples(plan, upstream, stored[split], config) for split, plan in plans.items()}
-            return [
+            generators = [
                 datasets.SplitGenerator(name=split, gen_kwargs={
                     "blocks": _blocks(planned[split], images[split]),
                     "split": split, "esc50_files": esc50, "fetch_options": fetch_options})
                 for split, plan in plans.items()
             ]
+            for generator in generators:  # the split's total: its progress bar shows the time left (from a mirror too)
+                generator.split_info.num_examples = len(planned[generator.name])
+            return generators
         finally:
             pool.shutdown(cancel_futures=True)  # a bad wav stops the encoding
 

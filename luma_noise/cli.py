@@ -4,6 +4,7 @@
     luma prepare CONFIG [--set FIELD=VALUE ...] [--mirror M] [--num-proc N] [--cache-dir D]
     luma export CONFIG [--set ...] --output-dir OUT [--name NAME] [--force] [--push-to-hub USER/REPO]
     luma baselines train|sweep|report ...          the baselines' commands (python -m luma_noise.baselines)
+    luma demo [--output-dir DIR]                   the whole pipeline offline on synthetic data, in a few minutes
 
 Exit status 0 on success, 1 when the work failed, 2 for a bad command line or config field.
 Only argparse and json are imported at start: `datasets`, the builder and the baselines
@@ -91,6 +92,9 @@ def build_parser(baselines: bool = False) -> argparse.ArgumentParser:
                               description="The baselines' commands, as `python -m luma_noise.baselines`.")
     if baselines:
         _mount_baselines(sub)
+    from .demo import add_parser as add_demo  # a light import: the demo's steps import what they need
+
+    add_demo(commands)
     return parser
 
 
@@ -118,6 +122,10 @@ def main(argv=None) -> int:
         return _configs()
     if args.command == "baselines":
         return args.func(args)
+    if args.command == "demo":
+        from .demo import run
+
+        return run(args)
     return _variant_command(args)
 
 
@@ -171,7 +179,23 @@ def _variant_command(args) -> int:
         return _fail(str(err), USAGE_ERROR)
     except (ValueError, FileNotFoundError, OSError, ImportError) as err:  # named, without a traceback
         return _fail(f"{type(err).__name__}: {err}")
+    if args.command == "prepare":
+        print(_prepared_line(args, variant, built))
     return 0
+
+
+def _prepared_line(args, variant, built) -> str:
+    """The closing line of `luma prepare`: what is ready and the call that loads it from the cache."""
+    from .variant import script_path, uses_script
+
+    keywords = [repr(variant.config), *(f"{k}={v!r}" for k, v in variant.fields.items())]
+    if args.cache_dir:
+        keywords.append(f"cache_dir={args.cache_dir!r}")
+    script = args.script or script_path()
+    call = (f"datasets.load_dataset({script!r}, {', '.join(keywords)}, trust_remote_code=True)" if uses_script(script)
+            else f"luma_noise.load({', '.join(keywords)})")  # the route `prepare` took: the call that finds its cache
+    sizes = ", ".join(f"{split} {len(ds):,}" for split, ds in built.items())
+    return f"done: {variant.config} is ready, {sum(len(ds) for ds in built.values()):,} examples ({sizes}); load it with {call}"
 
 
 def _prepare(args, variant):
@@ -204,11 +228,28 @@ def _export(args, variant, built, resolved) -> None:
     record = provenance(variant, name, resolved, {split: len(ds) for split, ds in built.items()})
     shards = write_config(built, args.output_dir, name, record, max_shard_size=args.max_shard_size, force=args.force)
     count = sum(len(files) for files in shards.values())
-    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/; "
+    croissant = _croissant(args.output_dir)
+    print(f"exported {name}: {count} Parquet shard(s) under {args.output_dir}/{name}/, described in its README.md{croissant}; "
           f"load with datasets.load_dataset({args.output_dir!r}, {name!r})")
     if args.push_to_hub:
         push(built, args.push_to_hub, name, args.output_dir, token=args.token, max_shard_size=args.max_shard_size)
+        if croissant:
+            from .croissant import upload_croissant
+
+            upload_croissant(args.output_dir, args.push_to_hub, token=args.token)
         print(f"pushed {name} to the Hub dataset {args.push_to_hub}")
+
+
+def _croissant(out_dir) -> str:
+    """Rewrite out_dir/croissant.json from every config there (unless a croissant.json is there that
+    `luma export` did not write: it is left alone); returns how the closing line names it."""
+    from .croissant import write_croissant
+
+    path = write_croissant(out_dir)
+    if path is None:
+        print(f"luma export: {out_dir}/croissant.json was not written by luma export: left as it is", file=sys.stderr)
+        return ""
+    return " and croissant.json"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Smoke test of `luma_noise.load` under whatever `datasets` is installed (CI: the newest, with
 luma_noise installed from its wheel, run from a temp folder outside the checkout).
 
-Run as `python smoke_new_datasets.py [--checkout PATH]` from a folder holding this file,
-`make_mirror.py`, `py2_pickle.py` and `tiny_models.py` (CI copies them): builds a miniature mirror, loads
+Run as `python smoke_new_datasets.py [--checkout PATH]` (CI copies this file alone to a temp folder; the
+miniature mirror and tiny models come from the installed `luma_noise.fixtures`): builds a miniature mirror, loads
 `clean` prepared and streaming through the packaged builder (no loading script), and checks
 that both give the same examples of the expected sizes. With `--checkout`, it also checks that
 `luma_noise` was imported from an installation, not from that checkout.
@@ -11,19 +11,17 @@ that both give the same examples of the expected sizes. With `--checkout`, it al
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 home = tempfile.mkdtemp(prefix="luma-smoke-")
 os.environ.update({"HF_HOME": home, "HF_DATASETS_CACHE": os.path.join(home, "datasets"),
                    "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
-sys.path.insert(0, str(Path(__file__).parent))
 
 import datasets  # noqa: E402
 
 import luma_noise  # noqa: E402
-from make_mirror import write_mirror  # noqa: E402
+from luma_noise.fixtures.mirror import write_mirror  # noqa: E402
 
 
 def main():
@@ -57,7 +55,7 @@ def check_export(root: Path) -> None:
     random feature models) into one folder: `load_dataset` on the folder gives the builder's rows
     and bytes, features as the card declares."""
     from luma_noise.cli import main as luma
-    from tiny_models import save_tiny_models
+    from luma_noise.fixtures.models import save_tiny_models
 
     out = Path(home) / "export"
     models = save_tiny_models(Path(home) / "models")

@@ -120,10 +120,11 @@ def test_push_to_hub_is_one_call_into_datasets(exported, mirror, tmp_path, monke
                                   "--token", "hf_test")
     assert status == 0, stderr
     name = Variant("clean", {"seed": 7}).export_name()
-    (_, repo, kwargs, splits), (_, upload) = calls
+    (_, repo, kwargs, splits), (_, upload), (_, croissant) = calls
     assert repo == "user/luma-variants" and kwargs["config_name"] == name and kwargs["token"] == "hf_test"
     assert splits == ["train", "test", "ood"] and json.loads(kwargs["commit_description"])["fields"]["seed"] == 7
     assert upload["path_in_repo"] == f"{name}/luma_variant.json" and upload["repo_id"] == "user/luma-variants"
+    assert croissant["path_in_repo"] == "croissant.json" and croissant["repo_id"] == "user/luma-variants"
     assert f"pushed {name}" in stdout
 
 

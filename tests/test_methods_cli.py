@@ -111,7 +111,8 @@ def test_leaderboard_has_mean_std_and_a_student_t_interval_per_model():
     assert (tmc.accuracy_ci95_low, tmc.accuracy_ci95_high) == pytest.approx((0.6 - half, 0.6 + half))
     assert np.isnan(tmc.ood_auroc_std) and np.isnan(tmc.ood_auroc_ci95_low)  # one seed: no spread
     text = "\n".join(markdown(board))
-    assert f"| tmc image+text | 3 | 0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}] |" in text
+    # names are escaped for Markdown (`+` shows as itself): markdown.md_text
+    assert f"| tmc image\\+text | 3 | 0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}] |" in text
 
 
 def test_the_methods_package_ships_in_the_wheel():

@@ -8,8 +8,11 @@
   pin torch). `fixed` mode resamples the clip from its true rate to 16 kHz, takes the log
   power in dB, standardises it over the clip's frames, then crops or zero-pads the time axis
   to 128 frames (1.6 s). `faithful` mode reproduces the reference: the clip's samples at an
-  assumed 16 kHz, raw power, zero-padded to 128 frames (longer clips are cut to 128 frames so
-  that batches stack; the reference's crop cut mel bands instead, BASELINES.md §6 defect 7).
+  assumed 16 kHz, raw power, zero-padded to 128 frames. The reference's crop cut the mel axis
+  (BASELINES.md §6 defect 7), so it leaves a clip of more than 128 frames (N >= 25,600 samples:
+  1.6 s at 16 kHz, 0.53 s at 48 kHz) at its full length, which it can neither batch nor feed to
+  its audio net; faithful mode keeps such a clip's first 128 frames (what the crop meant to do)
+  and `reference_frames` tells which clips those are (`train` counts them in results.json).
 - text: (768,) float32 for bert-base: BERT's last hidden state averaged over the tokens, the
   class word masked first (`luma_noise.features`). Only texts of equal token count share a
   BERT call, so no padding enters and an embedding does not depend on its batch.
@@ -89,6 +92,34 @@ def mel_power(samples: np.ndarray):
     spec = torch.stft(wave, N_FFT, hop_length=HOP, window=torch.hann_window(N_FFT), center=True,
                       pad_mode="reflect", return_complex=True).abs().pow(2)
     return _mel_filters().T @ spec
+
+
+def reference_frames(num_samples: int) -> int:
+    """Frames F = 1 + ⌊N / 200⌋ of the reference's spectrogram of N samples (centred STFT, hop 200)."""
+    return 1 + int(num_samples) // HOP
+
+
+def long_clips(dataset) -> dict:
+    """What faithful mode does with clips the reference cannot batch, for results.json.
+
+    dataset: a prepared split (or DatasetDict) with an `audio` column. Counts, per split, the
+    clips whose reference spectrogram has more than 128 frames (`reference_frames`), reading
+    only the wav headers.
+    """
+    import datasets
+    import soundfile
+
+    splits = dataset if isinstance(dataset, dict) else {"data": dataset}
+    counts = {}
+    for name, split in splits.items():
+        if isinstance(split.features["audio"], datasets.Audio):  # else already the {bytes, path} struct
+            split = split.cast_column("audio", datasets.Audio(decode=False))
+        cells = split["audio"]
+        lengths = [soundfile.info(io.BytesIO(c["bytes"]) if c.get("bytes") else c["path"]).frames for c in cells]
+        counts[name] = int(sum(reference_frames(n) > FRAMES for n in lengths))
+    return {"clips_longer_than_128_frames": counts,
+            "handling": "cut to their first 128 frames; the reference keeps them at full length and cannot batch "
+                        "them (BASELINES.md §6 defect 7)"}
 
 
 def _fit_frames(spec):

@@ -9,6 +9,8 @@ column per (measure, statistic), so any measure sorts it; report.md shows the ma
 import numpy as np
 import pandas as pd
 
+from .markdown import md_code, md_text
+
 # (measure, title, higher is better) shown in report.md, in this order
 SHOWN = (("accuracy", "accuracy", True), ("nll", "NLL", False), ("ece", "ECE", False), ("brier", "Brier", False),
          ("aurc_total", "AURC (H)", False), ("ood_auroc", "OOD AUROC", True), ("ood_total_fpr95", "FPR@95 (H)", False),
@@ -54,10 +56,10 @@ def markdown(board: pd.DataFrame) -> list:
             ""]
     shown = [(m, title) for m, title, _ in SHOWN if f"{m}_mean" in board]
     for variant, rows in board.groupby("variant", sort=False):
-        text += [f"### `{variant}`", "", "| model | seeds | " + " | ".join(t for _, t in shown) + " |",
+        text += [f"### {md_code(variant)}", "", "| model | seeds | " + " | ".join(t for _, t in shown) + " |",
                  "|---|---|" + "---|" * len(shown)]
         for row in rows.to_dict("records"):
             cells = [_cell(row, m) for m, _ in shown]
-            text.append(f"| {row['method']} {row['modality']} | {row['seeds']} | " + " | ".join(cells) + " |")
+            text.append(f"| {md_text(row['method'])} {md_text(row['modality'])} | {row['seeds']} | " + " | ".join(cells) + " |")
         text.append("")
     return text

@@ -70,13 +70,39 @@ def conflict_loss(evidences):
     return ((distance * weight).sum((0, 1)) / (len(evidences) - 1)).mean()
 
 
-def rcml_loss(evidences, labels, kl_weight: float, conflict_weight: float = 1.0):
+def reference_stacked_term(evidences, labels, kl_weight: float):
+    """The reference's "fused" evidential term (defect 11), a scalar.
+
+    It is computed on the stacked per-view evidence E (V, B, C), α = E + 1, with every sum
+    that `evidential_loss` takes over classes running over the batch axis instead; the
+    constant stays lnΓ(C). For each view v and class k: S = Σ_b α, A = Σ_b y (ψ(S) − ψ(α)),
+    α̃ = y + (1 − y) α, S̃ = Σ_b α̃, K = lnΓ(S̃) − Σ_b lnΓ(α̃) − lnΓ(C) + Σ_b (α̃ − 1)(ψ(α̃) − ψ(S̃));
+    the term is the mean over (v, k) of A + kl_weight · K. The fused evidence never enters
+    it; it grows with the batch size and can be negative (`reference_values/README.md` §4).
+    """
+    alpha = torch.stack(evidences) + 1  # (V, B, C)
+    onehot = F.one_hot(labels, alpha.shape[-1]).to(alpha.dtype)  # (B, C), broadcast over views
+    fit = (onehot * (torch.digamma(alpha.sum(1, keepdim=True)) - torch.digamma(alpha))).sum(1)  # (V, C)
+    tilde = onehot + (1 - onehot) * alpha
+    total = tilde.sum(1, keepdim=True)
+    kl = (torch.lgamma(total.squeeze(1)) - torch.lgamma(tilde).sum(1) - math.lgamma(alpha.shape[-1])
+          + ((tilde - 1) * (torch.digamma(tilde) - torch.digamma(total))).sum(1))  # (V, C)
+    return (fit + kl_weight * kl).mean()
+
+
+def rcml_loss(evidences, labels, kl_weight: float, conflict_weight: float = 1.0, faithful: bool = False):
     """RCML's loss, a scalar: [L(α_fused) + Σ_v L(α_v)] / (V + 1), batch mean, + γ · conflict.
 
     evidences: V tensors (B, C) of non-negative evidence in fusion order (image, audio, text).
+    faithful=True replaces L(α_fused) by the reference's `reference_stacked_term` (defect 11).
     """
-    alphas = [fuse_evidence(evidences) + 1] + [e + 1 for e in evidences]
-    fit = torch.stack([evidential_loss(a, labels, kl_weight) for a in alphas]).mean(0).mean()
+    alphas = [e + 1 for e in evidences]
+    views = [evidential_loss(a, labels, kl_weight).mean() for a in alphas]
+    if faithful:
+        first = reference_stacked_term(evidences, labels, kl_weight)
+    else:
+        first = evidential_loss(fuse_evidence(evidences) + 1, labels, kl_weight).mean()
+    fit = (first + torch.stack(views).sum()) / (len(evidences) + 1)
     return fit + conflict_weight * conflict_loss(evidences)
 
 

@@ -17,7 +17,6 @@ results.csv a text cell starting with =, +, -, @, tab or carriage return gets a 
 apostrophe, so that a spreadsheet shows it as text instead of evaluating it as a formula.
 """
 
-import html
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, leaderboard, plots
+from .markdown import md_code, md_text
 from ..sample_noise import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
@@ -88,7 +88,8 @@ def write_report(paths, output_dir) -> dict:
     if _figure10(long, out / "figure10.png"):
         files.append("figure10.png")
     files += _model_figures(figure_data, out)
-    (out / "report.md").write_text(_markdown(runs, summary, files, missing) + "\n".join(leaderboard.markdown(board)))
+    (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing)
+                                   + "\n".join(leaderboard.markdown(board)))
     return {"runs": len(runs), "folders": runs.run_dir.nunique(), "files": files}
 
 
@@ -117,21 +118,6 @@ def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     def safe(value):
         return "'" + value if isinstance(value, str) and value[:1] in FORMULA_STARTS else value
     return frame.assign(**{c: frame[c].map(safe) for c in frame.columns if frame[c].dtype == object})
-
-
-def _md(text: str) -> str:
-    """Plain text for Markdown: HTML entities for <, > and &, backslashes before Markdown's punctuation
-    (and `$`, which starts math on GitHub)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
-    return html.escape(re.sub(r"([\\`*_{}\[\]()#+!|~$])", r"\\\1", text), quote=False)
-
-
-def _code(text: str) -> str:
-    """`text` as a Markdown code span, fenced by more backticks than any run inside it (CommonMark)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
-    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or fence != "`" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _per_example(runs, preds) -> tuple:
@@ -251,11 +237,11 @@ def _table(summary, columns) -> list:
                 has = row is not None and not np.isnan(row["paper"])
                 cells += [_number(row["paper"], measure) if has else "—",
                           _number(row["diff"], measure, signed=True).replace(" %", " pt") if has else "—"]
-        lines.append("| " + " | ".join([_md(_label(method, modality)), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
+        lines.append("| " + " | ".join([md_text(_label(method, modality)), "/".join(map(str, sorted(seeds - {0})))] + cells) + " |")
     return lines + [""]
 
 
-def _markdown(runs, summary, files, missing) -> str:
+def _markdown(runs, preds, summary, files, missing) -> str:
     variants = variant_order(runs.variant)
     cleans = [v for v in variants if v.split("{")[0] == "clean"]  # e.g. clean{reference_effective=true}
     changed = [v for v in variants if v not in cleans]
@@ -263,7 +249,7 @@ def _markdown(runs, summary, files, missing) -> str:
     seeds = runs.groupby("variant").seed.nunique()
     text = ["# LUMA baselines report", "",
             f"{len(runs)} trained models from {runs.run_dir.nunique()} run folders; variants: "
-            + ", ".join(f"{_code(v)} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
+            + ", ".join(f"{md_code(v)} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})" for v in variants) + ".", "",
             "Values are mean ± standard deviation over seeds (sample std, ddof 1; none for one seed). "
             "*paper* is the published value (LUMA paper, real data, reference code, one seed) and "
             "Δ = ours − paper (percentage points, pt, for relative changes). Changes are against `clean`, "
@@ -271,26 +257,38 @@ def _markdown(runs, summary, files, missing) -> str:
             f"(the reference tool's default proportion); its variant columns map as {PAPER_VARIANTS}.", "",
             "Data (the paper's numbers come from images as the reference tool effectively built them, "
             "docs/reference_data.md): " + "; ".join(
-                f"{_code(v)}: {describe_images(first.config[v], json.loads(first.fields[v]))}" for v in variants) + ".", ""]
+                f"{md_code(v)}: {describe_images(first.config[v], json.loads(first.fields[v]))}" for v in variants) + ".", ""]
     text += ["## Table 1: aleatoric and epistemic uncertainty", "", "Clean data, absolute (entropy, nats; RCML: expected entropy and K/α₀):", ""]
-    text += _table(summary, [(m + ("" if v == "clean" else " " + _code(v)), m, v) for v in cleans for m in ("aleatoric", "epistemic")])
+    text += _table(summary, [(m + ("" if v == "clean" else " " + md_code(v)), m, v) for v in cleans for m in ("aleatoric", "epistemic")])
     for variant in changed:
         lines = _table(summary, [("aleatoric change", "aleatoric_rel_change", variant),
                                  ("epistemic change", "epistemic_rel_change", variant)])
         if lines:
-            text += [f"Relative change under {_code(variant)}:", ""] + lines
+            text += [f"Relative change under {md_code(variant)}:", ""] + lines
     text += ["## Table 2: OOD detection (AUROC of epistemic uncertainty, test = 0, ood = 1)", ""]
-    text += _table(summary, [(_code(v), "ood_auroc", v) for v in variants])
+    text += _table(summary, [(md_code(v), "ood_auroc", v) for v in variants])
     text += ["## Table 3: accuracy and its change against clean", ""]
-    text += _table(summary, [(_code(v), "accuracy", v) for v in cleans] + [(_code(v), "accuracy_change", v) for v in changed])
-    text += _beyond(summary, variants, files)
+    text += _table(summary, [(md_code(v), "accuracy", v) for v in cleans] + [(md_code(v), "accuracy_change", v) for v in changed])
+    text += _beyond(summary, variants, files, _predictive_note(runs, preds))
     text += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
     if missing:
-        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(_md, missing)) + ".", ""]
+        text += ["## Missing predictions", "", "No per-example figures or measures for: " + ", ".join(map(md_text, missing)) + ".", ""]
     return "\n".join(text)
 
 
-def _beyond(summary, variants, files) -> list:
+def _predictive_note(runs, preds) -> str:
+    """Which predictive distribution each model's probabilities are (the `predictive` entry of its
+    predictions file, read and checked by `_read_predictions`), for the columns computed from them."""
+    kinds = defaultdict(set)
+    for index, run in zip(runs.index, runs.itertuples(index=False)):
+        if index in preds:
+            kind = preds[index].get("predictive")
+            kinds[str(kind) if kind is not None and kind.ndim == 0 else "unstated"].add((run.method, run.modality))
+    return "; ".join(f"{md_code(kind)} for " + ", ".join(md_text(_label(*m)) for m in model_order(models))
+                     for kind, models in sorted(kinds.items()))
+
+
+def _beyond(summary, variants, files, predictive="") -> list:
     text = []
     if "figure10.png" in files:
         text += ["## Figure 10: uncertainty against the label-noise proportion", "",
@@ -299,24 +297,27 @@ def _beyond(summary, variants, files) -> list:
              "ECE, NLL and Brier score as the training command measured them; AURC is the area under the "
              "risk-coverage curve when the most uncertain test examples (by aleatoric or epistemic uncertainty) "
              "are rejected first (lower is better).", ""]
+    if predictive:  # ECE, NLL, Brier, reliability and conformal sets all use these probabilities
+        text += [f"Predictive distribution behind ECE, NLL, Brier, the reliability diagrams and the conformal sets: "
+                 f"{predictive}.", ""]
     measures = [("ECE", "ece"), ("NLL", "nll"), ("Brier", "brier"), ("AURC (aleatoric)", "aurc_aleatoric"),
                 ("AURC (epistemic)", "aurc_epistemic")]
     text += _table(summary, [(title, m, "clean") for title, m in measures])
     for variant in variants:
         figs = [f"{k}-{_slug(variant)}.png" for k in ("reliability", "epistemic", "selective")]
         if any(f in files for f in figs):
-            text += [f"Figures for {_code(variant)}: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
+            text += [f"Figures for {md_code(variant)}: " + ", ".join(f"[{f.split('-')[0]}]({f})" for f in figs if f in files), ""]
     if "clean" in variants and "reliability-clean.png" in files:
         text += ["![reliability, clean](reliability-clean.png)", "", "![epistemic test vs ood, clean](epistemic-clean.png)", "",
                  "![selective prediction, clean](selective-clean.png)", ""]
     text += ["### Split conformal prediction sets", "",
              f"Calibrated on each run's validation predictions (hinge score 1 − p(y), `crepes`), target coverage "
              f"{analysis.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
-    text += _table(summary, [(f"{_code(v)} coverage", "conformal_coverage", v) for v in variants])
-    text += _table(summary, [(f"{_code(v)} set size", "conformal_set_size", v) for v in variants])
+    text += _table(summary, [(f"{md_code(v)} coverage", "conformal_coverage", v) for v in variants])
+    text += _table(summary, [(f"{md_code(v)} set size", "conformal_set_size", v) for v in variants])
     conflict = [v for v in variants if (summary.variant.eq(v) & summary.measure.str.startswith("conflict_")).any()]
     for variant in conflict:
-        text += [f"### Conflict ({_code(variant)}): conflicted test examples against the others", "",
+        text += [f"### Conflict ({md_code(variant)}): conflicted test examples against the others", "",
                  "Mean uncertainty of the test examples with one modality from another class, of the others, and the "
                  "AUROC of the uncertainty telling them apart (0.5: the method does not notice the conflict).", ""]
         text += _table(summary, [(f"{k} {part}", f"conflict_{k}_{part}", variant)
@@ -324,5 +325,5 @@ def _beyond(summary, variants, files) -> list:
     per_modality = [v for v in variants if v.startswith("sample_noise:")]
     if per_modality:
         text += ["### Per-modality sample noise: relative change against clean", ""]
-        text += _table(summary, [(f"{_code(v)} {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
+        text += _table(summary, [(f"{md_code(v)} {k[:3]}", f"{k}_rel_change", v) for v in per_modality for k in ("aleatoric", "epistemic")])
     return text

@@ -309,6 +309,30 @@ def newest_complete_checkpoint(folder) -> tuple:
     return chosen, skipped
 
 
+def resume_point(checkpoints, name: str, say) -> "str | None":
+    """The newest complete checkpoint of run `name` under `checkpoints` to resume from (None: start
+    afresh). Torn ones (a kill while the Trainer wrote them) are useless and in the way: each is
+    removed and named through `say`."""
+    last, skipped = newest_complete_checkpoint(checkpoints)
+    for path, reason in skipped:
+        say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 removes it
+            shutil.rmtree(path, ignore_errors=True)
+    if last:
+        say({"run": name, "message": f"resuming from {last.name}"})
+    return str(last) if last else None
+
+
+def torch_generator(seed: int, *purpose, device="cpu"):
+    """A torch.Generator on `device` seeded from (seed, purpose): an evaluation's noise, drawn batch
+    after batch, the same in a resumed run as in an uninterrupted one."""
+    import torch
+
+    from ..rng import derive_rng
+
+    return torch.Generator(device=device).manual_seed(int(derive_rng(seed, *purpose).integers(2 ** 63)))
+
+
 @contextlib.contextmanager
 def seeded_torch(seed: int, *purpose):
     """Run the block with torch's random state seeded from (seed, purpose), restored afterwards.

@@ -123,6 +123,10 @@ def _fused_subset(modality: str) -> bool:
     return len(parts) > 1 and len(set(parts)) == len(parts) and set(parts) <= set(MODALITIES)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _show(value) -> str:
     return json.dumps(value)[:80] if not isinstance(value, float) else repr(value)
 
@@ -141,9 +145,10 @@ def _entry_problems(row: dict) -> list:
                         "or a fused subset such as image+text")
     if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
         problems.append(f"seed: expected an integer, got {_show(row['seed'])}")
+    total_only = _is_number(row.get("total"))  # a method with one uncertainty (QMF, softmax): no split
     for key in METRICS + OPTIONAL_METRICS:
         value = row.get(key)
-        if value is None and key in OPTIONAL_METRICS:
+        if value is None and (key in OPTIONAL_METRICS or (total_only and key in ("aleatoric", "epistemic"))):
             continue
         low, high = RANGES[key]
         if value is None:

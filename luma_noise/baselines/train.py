@@ -176,6 +176,11 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
             _remove_leftovers(output_dir, say)
         with ranks.main_first():  # rank 0 builds the caches, then the others read them
             collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs)
+        if mode == "faithful" and "audio" in _needed_modalities(runs):  # defect 7: clips the reference cannot batch
+            from .inputs import long_clips
+
+            dataset = _load(config_name, fields, mirror, cache_dir)
+            header["faithful_audio"] = long_clips({s: dataset[s] for s in ("train", "test", "ood")})
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / "models" / name / "done.json").exists():
@@ -240,7 +245,8 @@ def check_run(config_name: str, output_dir, *, fields=None, mirror=None, seeds=(
     """
     values = {**RUN_DEFAULTS, **options, "seeds": seeds, "max_steps": max_steps, "patience": patience}
     problems = _check_settings(values)
-    runs = plan_runs(values["methods"], values["modalities"], seeds)
+    choice_bad = any(p.startswith(("methods", "modalities")) for p in problems)
+    runs = [] if choice_bad else plan_runs(values["methods"], values["modalities"], seeds)
     if not runs and not problems:
         problems.append(f"nothing to train: RCML runs on multimodal only, got methods {list(values['methods'])} "
                         f"and modalities {list(values['modalities'])}")
@@ -450,6 +456,7 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
         return train_method_run(name, method, modality, seed, data, collator, output_dir, say, settings)
     split = data["train"].train_test_split(test_size=0.2, seed=seed)
     model_config = _model_config(method, modality, data["train"], settings)
+    model_config["eval_seed"] = seed  # evaluation noise (dropout masks, ε) derived from the run's seed
     if method == "de" and settings["ensemble_training"] == "independent":
         members = [_fit_member(name, i, model_config, seed, split, collator, output_dir, say, settings)
                    for i in range(settings["ensemble_size"])]
@@ -510,14 +517,7 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    last, skipped = rundir.newest_complete_checkpoint(checkpoints)
-    for path, reason in skipped:  # a kill while the Trainer wrote it: useless, and in the way
-        say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
-        if is_main_process():
-            shutil.rmtree(path, ignore_errors=True)
-    if last:
-        say({"run": name, "message": f"resuming from {last.name}"})
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
     state = trainer.state
     if settings["mode"] == "faithful":  # defect 5: the last epoch's weights, not the best checkpoint
         model = LumaModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
@@ -578,10 +578,11 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
     model.eval()
     arrays = {}
     for split, dataset in (("validation", validation), ("test", data["test"]), ("ood", data["ood"])):
+        generator = rundir.torch_generator(seed, "evaluate", split, device=next(model.parameters()).device)
         with rundir.seeded_torch(seed, "evaluate", split):  # the same numbers in a resumed run
-            arrays[split] = predict(model, dataset, collator, settings["batch_size"])
+            arrays[split] = predict(model, dataset, collator, settings["batch_size"], generator=generator)
     test = arrays["test"]
-    row = {"method": method, "modality": modality, "seed": seed,
+    row = {"method": method, "modality": modality, "seed": seed, "predictive": model.predictive,
            **classification_metrics(test["probs"], test["labels"], test["aleatoric"], test["epistemic"]),
            "ood_auroc": ood_auroc(test["epistemic"], arrays["ood"]["epistemic"]),
            "predictions": f"predictions/{name}.npz"}
@@ -592,6 +593,7 @@ def _evaluate_run(model, method, modality, seed, validation, data, collator, out
            if key != "conflict_modality"}
     if "conflict_modality" in test:
         npz["test_conflict_modality"] = test["conflict_modality"]
+    npz["predictive"] = np.array(model.predictive)  # which distribution the *_probs hold
     rundir.write_npz(output_dir / "predictions" / f"{name}.npz", npz)
     return row
 

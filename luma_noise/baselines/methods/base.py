@@ -99,7 +99,10 @@ class Method:
         unknown = sorted(set(hyper) - names)
         if unknown:
             raise ValueError(f"{self.name}: unknown hyper-parameters {unknown}; accepted: {sorted(names)}")
-        self.config = self.Config(**hyper)
+        try:
+            self.config = self.Config(**hyper)
+        except ValueError as err:  # name the method whatever Config it shares
+            raise ValueError(str(err) if f" {self.name} " in str(err) else f"{self.name}: {err}") from None
 
     def hyper_parameters(self) -> dict:
         return dataclasses.asdict(self.config)
@@ -123,7 +126,7 @@ class Method:
 def check(errors: list, method: str) -> None:
     """Raise one ValueError listing every message in `errors` (for `Config.__post_init__`)."""
     if errors:
-        raise ValueError(f"invalid {method} hyper-parameters: " + "; ".join(errors))
+        raise ValueError(" ".join(["invalid", *([method] if method else []), "hyper-parameters: "]) + "; ".join(errors))
 
 
 def annealing(epoch: float, anneal_epochs: int) -> float:

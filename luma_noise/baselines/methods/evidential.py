@@ -84,19 +84,24 @@ def _check_anneal(value, errors):
         errors.append(f"anneal_epochs must be an integer >= 1, got {value!r}")
 
 
+@dataclass
+class AnnealedConfig:
+    """Hyper-parameters of an evidential method whose only one is the KL annealing length (epochs)."""
+
+    anneal_epochs: int = 50
+
+    def __post_init__(self):
+        errors = []
+        _check_anneal(self.anneal_epochs, errors)
+        check(errors, "")
+
+
 class EDL(Method):
     """Unimodal evidential deep learning (Sensoy et al. 2018, Eq. 4 loss; METHODS.md §5): one view."""
 
     name, heads, views, has_epistemic, scores = "edl", ("evidence",), (1, 1), True, ("mutual_info",)
 
-    @dataclass
-    class Config:
-        anneal_epochs: int = 50
-
-        def __post_init__(self):
-            errors = []
-            _check_anneal(self.anneal_epochs, errors)
-            check(errors, "edl")
+    Config = AnnealedConfig
 
     def loss(self, views, labels, step: Step):
         alpha = _view_evidence(views)[0] + 1
@@ -114,14 +119,7 @@ class TMC(Method):
 
     name, heads, views, has_epistemic, scores = "tmc", ("evidence",), (2, 3), True, ("mutual_info",)
 
-    @dataclass
-    class Config:
-        anneal_epochs: int = 50
-
-        def __post_init__(self):
-            errors = []
-            _check_anneal(self.anneal_epochs, errors)
-            check(errors, "tmc")
+    Config = AnnealedConfig
 
     def evidences(self, views, extra=None) -> list:
         return _view_evidence(views)
@@ -143,13 +141,8 @@ class ETMC(TMC):
     name = "etmc"
 
     @dataclass
-    class Config:
-        anneal_epochs: int = 10
-
-        def __post_init__(self):
-            errors = []
-            _check_anneal(self.anneal_epochs, errors)
-            check(errors, "etmc")
+    class Config(AnnealedConfig):
+        anneal_epochs: int = 10  # the official ETMC's
 
     def build(self, features, num_classes, num_examples):
         return nn.ModuleDict({"pseudo": nn.Linear(sum(features.values()), num_classes)})

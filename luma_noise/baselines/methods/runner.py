@@ -38,13 +38,7 @@ def train_method_run(name, method, modality, seed, data, collator, output_dir, s
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    last, skipped = rundir.newest_complete_checkpoint(checkpoints)
-    for path, reason in skipped:  # a kill while the Trainer wrote it: useless, and in the way
-        say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
-        shutil.rmtree(path, ignore_errors=True)
-    if last:
-        say({"run": name, "message": f"resuming from {last.name}"})
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
     from ..train import is_main_process
 
     if not is_main_process():  # torchrun: rank 0 evaluates and saves
