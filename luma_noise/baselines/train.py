@@ -49,8 +49,12 @@ LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, STOP_PATIENCE = 1e-2, 0.33, 5, 
 RUN_DEFAULTS = {
     "methods": METHODS, "modalities": RUN_MODALITIES, "mode": "fixed", "text_model": "bert-base-uncased",
     "max_epochs": 300, "ensemble_size": 10, "ensemble_training": "joint", "mc_samples": 100,
-    "batch_size": 128, "device": "auto", "precision": "fp32", "dataloader_workers": 0,
+    "batch_size": 128, "device": "auto", "precision": "fp32", "dataloader_workers": 0, "val_mc_samples": None,
 }
+# MC dropout passes of the per-epoch validation loss in fixed mode (faithful: mc_samples, as the
+# reference); the final evaluation always uses mc_samples. Chosen with benchmarks/bench_val_passes.py
+# (docs/scaling.md): on the fixture mirror it left the early-stopping epoch of T = 100 unchanged.
+VAL_MC_SAMPLES_FIXED = 10
 PRECISIONS = ("fp32", "bf16")
 # Options that change how fast a run goes, never its results: not in run.json nor sweep.json.
 NOT_RECORDED = ("dataloader_workers",)
@@ -72,6 +76,9 @@ def add_run_options(group) -> None:
         group.add_argument(f"--{name.replace('_', '-')}", type=int, default=RUN_DEFAULTS[name])
     group.add_argument("--ensemble-training", choices=ENSEMBLE_TRAINING, default=RUN_DEFAULTS["ensemble_training"])
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=RUN_DEFAULTS["device"])
+    group.add_argument("--val-mc-samples", type=int, default=None, metavar="T",
+                       help=f"MC dropout passes of the validation loss every epoch (default: {VAL_MC_SAMPLES_FIXED} "
+                            "in fixed mode, --mc-samples in faithful mode); the final evaluation uses --mc-samples")
     group.add_argument("--precision", choices=PRECISIONS, default=RUN_DEFAULTS["precision"],
                        help="bf16: training and validation under bfloat16 autocast (weights and the final "
                             "evaluation stay float32; docs/scaling.md); default fp32")
@@ -144,7 +151,7 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
                  max_epochs: int = 300, ensemble_size: int = 10, ensemble_training: str = "joint",
                  mc_samples: int = 100, seeds=(42,), device: str = "auto", progress=None, cache_dir=None,
                  batch_size: int = 128, max_steps: int | None = None, patience: int = STOP_PATIENCE,
-                 precision: str = "fp32", dataloader_workers: int = 0) -> dict:
+                 precision: str = "fp32", dataloader_workers: int = 0, val_mc_samples: int | None = None) -> dict:
     """Train and evaluate every (method, modality, seed) of one config; returns results.json's content.
 
     fields: LumaConfig fields ({name: value}); mirror: upstream mirror; methods, modalities
@@ -152,7 +159,8 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     text_model: BERT for text embeddings; max_epochs, patience (early stopping, epochs),
     batch_size, max_steps (overrides epochs; for smoke tests): training; ensemble_size,
     ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda"; precision: "fp32"
-    or "bf16" (autocast); dataloader_workers: the Trainer's DataLoader processes (speed only);
+    or "bf16" (autocast); val_mc_samples: MC dropout passes of the per-epoch validation (None: the
+    mode's default, `validation_passes`); dataloader_workers: the Trainer's DataLoader processes (speed only);
     progress(event) gets {"run", "epoch", "max_epochs", "loss", "eval_loss", "eval_accuracy",
     "best_loss", "learning_rate", "seconds_per_epoch"} every epoch and {"finished": run} per
     finished run (default: lines printed); everything also goes to output_dir/train.log.
@@ -163,7 +171,7 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     record, problems = check_run(config_name, output_dir, **options)
     if problems:
         raise ValueError("\n".join(problems))
-    settings = {k: options[k] for k in SETTINGS}
+    settings = {**{k: options[k] for k in SETTINGS}, "val_mc_samples": record["val_mc_samples"]}
     runs = plan_runs(methods, modalities, seeds)
     header = {"config": config_name, "fields": record["fields"], "mode": mode}
     main, ranks = is_main_process(), _Ranks(cpu=record["device"] == "cpu")
@@ -229,7 +237,7 @@ def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, run
 
 # The keys of run_training's settings dict (what _train_run and _fit read).
 SETTINGS = ("mode", "text_model", "max_epochs", "ensemble_size", "ensemble_training", "mc_samples", "device",
-            "batch_size", "max_steps", "patience", "precision", "dataloader_workers")
+            "batch_size", "max_steps", "patience", "precision", "dataloader_workers", "val_mc_samples")
 # How the run seed s is used; change it whenever that changes (it is part of run.json).
 SEEDING = "split, initialisation and data order from s; independent member i from 100 s + i; evaluation " \
           "(dropout masks, softmax noise) from (s, 'evaluate', split)"
@@ -277,6 +285,7 @@ def _run_record(config_name: str, differing: dict, values: dict) -> dict:
             "device": device, **{k: values[k] for k in ("max_epochs", "max_steps", "patience", "batch_size",
                                                          "ensemble_size", "ensemble_training", "mc_samples",
                                                          "precision")},
+            "val_mc_samples": validation_passes(values),
             "seeding": SEEDING}
 
 
@@ -286,6 +295,9 @@ def _check_settings(values: dict) -> list:
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size", "patience"):
         if not isinstance(values[name], int) or values[name] < 1:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
+    if values["val_mc_samples"] is not None and (not isinstance(values["val_mc_samples"], int)
+                                                 or values["val_mc_samples"] < 1):
+        errors.append(f"val_mc_samples must be an integer >= 1 or None, got {values['val_mc_samples']!r}")
     if not isinstance(values["dataloader_workers"], int) or values["dataloader_workers"] < 0:
         errors.append(f"dataloader_workers must be an integer >= 0, got {values['dataloader_workers']!r}")
     errors += _precision_problems(values["precision"], values["device"])
@@ -316,6 +328,15 @@ def _check_settings(values: dict) -> list:
         if not torch.cuda.is_available():
             errors.append("device 'cuda' asked for, but torch sees no CUDA device")
     return errors
+
+
+def validation_passes(values: dict):
+    """MC dropout passes of the per-epoch validation: val_mc_samples if given, else mc_samples in
+    faithful mode (the reference validates with all T) and min(VAL_MC_SAMPLES_FIXED, mc_samples) in fixed."""
+    if values.get("val_mc_samples") is not None:
+        return values["val_mc_samples"]
+    mc = values["mc_samples"]
+    return mc if values["mode"] == "faithful" or not isinstance(mc, int) else min(VAL_MC_SAMPLES_FIXED, mc)
 
 
 def _precision_problems(precision, device) -> list:
@@ -517,7 +538,9 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    model.validation_passes = settings["val_mc_samples"]
     trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
+    model.validation_passes = None  # the final evaluation: mc_samples passes
     state = trainer.state
     if settings["mode"] == "faithful":  # defect 5: the last epoch's weights, not the best checkpoint
         model = LumaModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
