@@ -26,13 +26,16 @@ def main(argv=None) -> int:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--per-class-train", type=int, default=6, help="mirror rows per class (train)")
     parser.add_argument("--json", help="write the table here as JSON")
+    parser.add_argument("--work", help="working folder (default: a new temporary one); a rerun on the same one "
+                                       "reuses the finished runs")
     args = parser.parse_args(argv)
 
     from luma_noise.baselines.train import run_training
     from luma_noise.fixtures.mirror import write_mirror
 
-    work = Path(tempfile.mkdtemp(prefix="bench-val-passes-"))
-    write_mirror(work / "mirror", per_class_train=args.per_class_train)
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-val-passes-"))
+    if not (work / "mirror" / "manifest.json").is_file():
+        write_mirror(work / "mirror", per_class_train=args.per_class_train)
     rows = []
     for t_val in [100] + [t for t in args.passes if t != 100]:
         for seed in args.seeds:
