@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--per-class-train", type=int, default=6, help="mirror rows per class (train)")
+    parser.add_argument("--planted", action="store_true",
+                        help="the planted mirror (classes visible in the images), where the models learn")
     parser.add_argument("--json", help="write the table here as JSON")
     parser.add_argument("--work", help="working folder (default: a new temporary one); a rerun on the same one "
                                        "reuses the finished runs")
@@ -35,7 +37,7 @@ def main(argv=None) -> int:
 
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-val-passes-"))
     if not (work / "mirror" / "manifest.json").is_file():
-        write_mirror(work / "mirror", per_class_train=args.per_class_train)
+        write_mirror(work / "mirror", per_class_train=args.per_class_train, planted=args.planted)
     rows = []
     for t_val in [100] + [t for t in args.passes if t != 100]:
         for seed in args.seeds:
