@@ -53,7 +53,7 @@ RUN_DEFAULTS = {
 }
 # MC dropout passes of the per-epoch validation loss in fixed mode (faithful: mc_samples, as the
 # reference); the final evaluation always uses mc_samples. Chosen with benchmarks/bench_val_passes.py
-# (docs/scaling.md): on the fixture mirror it left the early-stopping epoch of T = 100 unchanged.
+# (docs/scaling.md): on the planted fixture mirror it moved the best epoch of T = 100 in 1 of 3 runs, by one.
 VAL_MC_SAMPLES_FIXED = 10
 PRECISIONS = ("fp32", "bf16")
 # Options that change how fast a run goes, never its results: not in run.json nor sweep.json.
