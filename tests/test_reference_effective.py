@@ -130,10 +130,12 @@ def test_the_variant_is_named_apart_in_exports_sweeps_and_runs(tmp_path):
 
 
 def test_training_records_the_switch_in_its_fields(mirror, tmp_path):
-    from luma_noise.baselines.train import _load
+    from luma_noise.baselines.train import _differing_fields, _load
 
-    dataset, differing = _load("clean", {"reference_effective": True}, str(mirror[0]), str(tmp_path / "cache"))
+    fields, where = {"reference_effective": True}, (str(mirror[0]), str(tmp_path / "cache"))
+    differing = _differing_fields("clean", fields, *where)
     assert differing == {"reference_effective": True}  # results.json's `fields`, hence the run's variant name
+    dataset = _load("clean", fields, *where)
     assert any(noise["image"] is not None for noise in dataset["train"]["noise"])
 
 

@@ -96,8 +96,12 @@ def write_report(paths, output_dir) -> dict:
 def _read_predictions(runs) -> tuple:
     """({row index: arrays}, missing models, problems): every predictions file read and checked,
     within one `Budget` of memory. A file that does not exist is listed as missing, not refused."""
+    from tqdm.auto import tqdm
+
     preds, missing, problems, budget = {}, [], [], Budget()
-    for index, run in zip(runs.index, runs.itertuples(index=False)):
+    rows = tqdm(zip(runs.index, runs.itertuples(index=False)), total=len(runs), desc="reading predictions",
+                unit="model", leave=False, disable=None)  # a bar with the time left, on a terminal only
+    for index, run in rows:
         if not isinstance(run.predictions, str) or not os.path.lexists(run.predictions):
             missing.append(f"{run.variant} {run.method}-{run.modality}-seed{run.seed}")
             continue
