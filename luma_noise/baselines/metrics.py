@@ -44,10 +44,10 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None, genera
         with torch.no_grad():
             out = model(**batch) if generator is None else model(**batch, generator=generator)
         probs = out.probs if out.get("probs") is not None else torch.softmax(out.logits.float(), -1)
-        parts["probs"].append(probs.float().cpu().numpy())
+        parts["probs"].append(probs.float())  # kept on the device: one copy to the host at the end
         parts["labels"].append(labels.numpy())
-        parts["aleatoric"].append(out.aleatoric.float().cpu().numpy())
-        parts["epistemic"].append(out.epistemic.float().cpu().numpy())
+        parts["aleatoric"].append(out.aleatoric.float())
+        parts["epistemic"].append(out.epistemic.float())
         if "conflict_modality" in rows[0]:
             parts["conflict_modality"].append(np.array([r["conflict_modality"] or "" for r in rows], dtype=str))
         rows.clear()
@@ -62,7 +62,8 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None, genera
         bar.update(len(rows))
         flush()
     bar.close()
-    arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
+    arrays = {k: torch.cat(v).cpu().numpy() if torch.is_tensor(v[0]) else np.concatenate(v)
+              for k, v in parts.items() if v}
     for key in ("probs", "aleatoric", "epistemic"):
         arrays[key] = arrays[key].astype(np.float32)
     arrays["labels"] = arrays["labels"].astype(np.int64)

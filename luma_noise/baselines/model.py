@@ -124,6 +124,7 @@ class LumaModel(PreTrainedModel):
             FusionNet(config.modalities, config.num_classes, config.dropout, sigma, config.text_dim)
             for _ in range(config.num_members))
         self.annealing_epoch = 0.0
+        self.validation_passes = None  # MC dropout passes while the Trainer validates (train.py); None: mc_samples
         self.post_init()
 
     def _init_weights(self, module):
@@ -196,7 +197,7 @@ class LumaModel(PreTrainedModel):
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 mu, sigma, _ = uncertainty.repeated_passes(lambda x: net(x)[:2] + (None,), inputs,
-                                                           self.config.mc_samples,
+                                                           self.validation_passes or self.config.mc_samples,
                                                            max(1, self.config.mc_chunk_floats // per_row))
         finally:
             net.train(self.training)

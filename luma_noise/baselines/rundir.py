@@ -316,7 +316,8 @@ def resume_point(checkpoints, name: str, say) -> "str | None":
     last, skipped = newest_complete_checkpoint(checkpoints)
     for path, reason in skipped:
         say({"run": name, "message": f"skipping {path.name}: {reason} (killed while it was written); removed"})
-        shutil.rmtree(path, ignore_errors=True)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 removes it
+            shutil.rmtree(path, ignore_errors=True)
     if last:
         say({"run": name, "message": f"resuming from {last.name}"})
     return str(last) if last else None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import rundir
+from . import executors, rundir
 from .runs import parse_variant
 
 DEFAULT_CONFIGS = ("clean", "low_diversity", "sample_noise", "label_noise_0.1", "label_noise_0.2",
@@ -48,6 +48,7 @@ def add_parser(subparsers):
     parser.add_argument("--withhold", nargs="+", default=[], metavar="MODALITY[+MODALITY]",
                         help="then evaluate every fused model with these views withheld (as `evaluate --withhold`)")
     add_run_options(parser.add_argument_group("train options (passed to every run)"))
+    executors.add_options(parser.add_argument_group("executor (docs/scaling.md)"))
     parser.set_defaults(func=run)
     return parser
 
@@ -68,7 +69,7 @@ def run(args) -> int:
             if problems:
                 raise ValueError("\n".join(problems))
         summary = run_sweep(args.output_dir, args.configs, args.seeds, dict(args.fields), mirror=args.mirror,
-                            cache_dir=args.cache_dir, **train)
+                            cache_dir=args.cache_dir, **executors.options_of(args), **train)
     except ValueError as err:
         print(f"sweep: {err}", file=sys.stderr)
         return 2
@@ -124,7 +125,10 @@ def plan(output_dir, configs, seeds, fields=None) -> list:
 
 def _record(config, fields, seed, mirror, train) -> dict:
     """What a finished run ran with, as stored in its sweep.json (JSON-normalised)."""
-    return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **train}))
+    from .train import NOT_RECORDED
+
+    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED}
+    return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **kept}))
 
 
 def _finished(run_dir: Path, record: dict) -> bool:
@@ -205,21 +209,33 @@ class _Display:
 
 
 def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=None, *, mirror=None,
-              cache_dir=None, on_event=None, show_progress=True, **train) -> dict:
+              cache_dir=None, on_event=None, show_progress=True, executor="sequential", ray_address=None,
+              cpus_per_run=1.0, gpus_per_run=0.0, ray_init=None, **train) -> dict:
     """Train every (config, seed) not finished yet; returns {"runs", "skipped", "trained", "seconds"}.
 
     `train`: run_training keywords (`train.RUN_DEFAULTS`). `on_event(event)` sees every progress
     event of run_training after the display (an exception from it stops the sweep: the run
-    stays unfinished and the next sweep resumes it).
+    stays unfinished and the next sweep resumes it). executor: "sequential" or "ray" (then
+    ray_address, cpus_per_run, gpus_per_run, ray_init: see `executors.run_ray`; on_event runs in
+    the task's worker there).
     """
     from .train import RUN_DEFAULTS
 
     train = {**RUN_DEFAULTS, **train}
+    problems = executors.check(executor, train["device"], cpus_per_run, gpus_per_run)
+    if problems:  # Ray missing: said at once, before any planning or data
+        raise ValueError("\n".join(problems))
     todo = plan(output_dir, configs, seeds, fields)
     seed_of = [int(run_dir.name.split("-", 1)[1]) for _, _, run_dir in todo]
     finished = [_finished(d, _record(c, f, s, mirror, train)) for (c, f, d), s in zip(todo, seed_of)]
     _check_unfinished(todo, seed_of, finished, mirror, cache_dir, train)
     with rundir.FolderLock(output_dir):
+        if executor == "ray":
+            start, skipped = time.monotonic(), sum(finished)
+            trained = executors.run_ray(todo, seed_of, finished, mirror, cache_dir, train, ray_address=ray_address,
+                                        cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, on_event=on_event,
+                                        show_progress=show_progress, ray_init=ray_init)
+            return {"runs": len(todo), "skipped": skipped, "trained": trained, "seconds": time.monotonic() - start}
         return _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, train)
 
 
@@ -237,10 +253,19 @@ def _check_unfinished(todo, seed_of, finished, mirror, cache_dir, train) -> None
         raise ValueError("\n".join(dict.fromkeys(problems)))
 
 
-def _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, train) -> dict:
-    """run_sweep's loop over the checked runs (under the root folder's lock)."""
+def run_one(config, run_fields, run_dir, seed, mirror, cache_dir, train, progress=None) -> str:
+    """Train (or resume) one run of the sweep and mark it finished (sweep.json); returns run_dir.
+    The per-run step of every executor (the Ray executor runs it as a task)."""
     from .train import run_training  # the train command's entry point (contract)
 
+    run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed,), progress=progress,
+                 cache_dir=cache_dir, **train)
+    rundir.write_json(Path(run_dir) / DONE, _record(config, run_fields, seed, mirror, train))
+    return str(run_dir)
+
+
+def _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, train) -> dict:
+    """run_sweep's loop over the checked runs (under the root folder's lock)."""
     start, skipped = time.monotonic(), sum(finished)
     display = _Display(len(todo), skipped, max(1, models_per_run(train["methods"], train["modalities"])), show_progress)
     with _only_our_bar(show_progress), contextlib.closing(display):
@@ -254,9 +279,7 @@ def _sweep(todo, seed_of, finished, mirror, cache_dir, on_event, show_progress, 
                 if on_event is not None:
                     on_event(event)
 
-            run_training(config, str(run_dir), fields=run_fields, mirror=mirror, seeds=(seed_of[index],),
-                         progress=progress, cache_dir=cache_dir, **train)
-            rundir.write_json(run_dir / DONE, _record(config, run_fields, seed_of[index], mirror, train))
+            run_one(config, run_fields, run_dir, seed_of[index], mirror, cache_dir, train, progress)
             finished[index] = True
             display.end_run(sum(finished))
     return {"runs": len(todo), "skipped": skipped, "trained": sum(finished) - skipped,

@@ -21,6 +21,7 @@ run.json is refused untouched. Every bad input is named at once before any work 
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -48,8 +49,15 @@ LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, STOP_PATIENCE = 1e-2, 0.33, 5, 
 RUN_DEFAULTS = {
     "methods": METHODS, "modalities": RUN_MODALITIES, "mode": "fixed", "text_model": "bert-base-uncased",
     "max_epochs": 300, "ensemble_size": 10, "ensemble_training": "joint", "mc_samples": 100,
-    "batch_size": 128, "device": "auto",
+    "batch_size": 128, "device": "auto", "precision": "fp32", "dataloader_workers": 0, "val_mc_samples": None,
 }
+# MC dropout passes of the per-epoch validation loss in fixed mode (faithful: mc_samples, as the
+# reference); the final evaluation always uses mc_samples. Chosen with benchmarks/bench_val_passes.py
+# (docs/scaling.md): on the planted fixture mirror it moved the best epoch of T = 100 in 1 of 3 runs, by one.
+VAL_MC_SAMPLES_FIXED = 10
+PRECISIONS = ("fp32", "bf16")
+# Options that change how fast a run goes, never its results: not in run.json nor sweep.json.
+NOT_RECORDED = ("dataloader_workers",)
 
 
 def add_run_options(group) -> None:
@@ -68,6 +76,14 @@ def add_run_options(group) -> None:
         group.add_argument(f"--{name.replace('_', '-')}", type=int, default=RUN_DEFAULTS[name])
     group.add_argument("--ensemble-training", choices=ENSEMBLE_TRAINING, default=RUN_DEFAULTS["ensemble_training"])
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=RUN_DEFAULTS["device"])
+    group.add_argument("--val-mc-samples", type=int, default=None, metavar="T",
+                       help=f"MC dropout passes of the validation loss every epoch (default: {VAL_MC_SAMPLES_FIXED} "
+                            "in fixed mode, --mc-samples in faithful mode); the final evaluation uses --mc-samples")
+    group.add_argument("--precision", choices=PRECISIONS, default=RUN_DEFAULTS["precision"],
+                       help="bf16: training and validation under bfloat16 autocast (weights and the final "
+                            "evaluation stay float32; docs/scaling.md); default fp32")
+    group.add_argument("--dataloader-workers", type=int, default=RUN_DEFAULTS["dataloader_workers"], metavar="N",
+                       help="DataLoader worker processes of the Trainer (speed only; default 0: in-process)")
 
 
 def add_parser(subparsers):
@@ -134,14 +150,17 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
                  modalities=RUN_MODALITIES, mode: str = "fixed", text_model: str = "bert-base-uncased",
                  max_epochs: int = 300, ensemble_size: int = 10, ensemble_training: str = "joint",
                  mc_samples: int = 100, seeds=(42,), device: str = "auto", progress=None, cache_dir=None,
-                 batch_size: int = 128, max_steps: int | None = None, patience: int = STOP_PATIENCE) -> dict:
+                 batch_size: int = 128, max_steps: int | None = None, patience: int = STOP_PATIENCE,
+                 precision: str = "fp32", dataloader_workers: int = 0, val_mc_samples: int | None = None) -> dict:
     """Train and evaluate every (method, modality, seed) of one config; returns results.json's content.
 
     fields: LumaConfig fields ({name: value}); mirror: upstream mirror; methods, modalities
     ("multimodal" = the three fused), seeds: what to run; mode: "fixed" or "faithful";
     text_model: BERT for text embeddings; max_epochs, patience (early stopping, epochs),
     batch_size, max_steps (overrides epochs; for smoke tests): training; ensemble_size,
-    ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda";
+    ensemble_training, mc_samples: methods; device: "auto", "cpu" or "cuda"; precision: "fp32"
+    or "bf16" (autocast); val_mc_samples: MC dropout passes of the per-epoch validation (None: the
+    mode's default, `validation_passes`); dataloader_workers: the Trainer's DataLoader processes (speed only);
     progress(event) gets {"run", "epoch", "max_epochs", "loss", "eval_loss", "eval_accuracy",
     "best_loss", "learning_rate", "seconds_per_epoch"} every epoch and {"finished": run} per
     finished run (default: lines printed); everything also goes to output_dir/train.log.
@@ -152,32 +171,73 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, meth
     record, problems = check_run(config_name, output_dir, **options)
     if problems:
         raise ValueError("\n".join(problems))
-    settings = {k: options[k] for k in SETTINGS}
+    settings = {**{k: options[k] for k in SETTINGS}, "val_mc_samples": record["val_mc_samples"]}
     runs = plan_runs(methods, modalities, seeds)
     header = {"config": config_name, "fields": record["fields"], "mode": mode}
-    with rundir.FolderLock(output_dir):
-        _claim_output_dir(output_dir, record)
-        say = _reporter(output_dir, progress)
-        _remove_leftovers(output_dir, say)
-        dataset = _load(config_name, fields, mirror, cache_dir)
-        needed = _needed_modalities(runs)
-        collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
-        data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
-        if mode == "faithful" and "audio" in needed:  # defect 7: what became of the clips the reference cannot batch
+    main, ranks = is_main_process(), _Ranks(cpu=record["device"] == "cpu")
+    # under torchrun only rank 0 writes, so only it takes the folder's lock (the others only read)
+    with rundir.FolderLock(output_dir) if main else contextlib.nullcontext():
+        if main:
+            _claim_output_dir(output_dir, record)
+        say = _reporter(output_dir, progress) if main else (lambda event: None)
+        if main:
+            _remove_leftovers(output_dir, say)
+        with ranks.main_first():  # rank 0 builds the caches, then the others read them
+            collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs)
+        if mode == "faithful" and "audio" in _needed_modalities(runs):  # defect 7: clips the reference cannot batch
             from .inputs import long_clips
 
+            dataset = _load(config_name, fields, mirror, cache_dir)
             header["faithful_audio"] = long_clips({s: dataset[s] for s in ("train", "test", "ood")})
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / "models" / name / "done.json").exists():
                 _train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
             say({"finished": name})
-        return _write_results(output_dir, header, runs)
+        results = _write_results(output_dir, header, runs) if main else None
+        ranks.wait()
+        return results if main else rundir.read_json(output_dir / "results.json")
+
+
+def is_main_process() -> bool:
+    """False in the processes of rank > 0 of a torchrun (multi-process data parallel) training:
+    they train with rank 0 but write nothing (no log, checkpoint, model, prediction or result)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class _Ranks:
+    """Barriers between torchrun's processes (accelerate's PartialState, which the Trainer uses too);
+    no-ops in a single process."""
+
+    def __init__(self, cpu: bool):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            self.state = PartialState(cpu=cpu)  # as TrainingArguments(use_cpu=...) makes it
+
+    def main_first(self):
+        return self.state.main_process_first() if self.state else contextlib.nullcontext()
+
+    def wait(self) -> None:
+        if self.state:
+            self.state.wait_for_everyone()
+
+
+def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs) -> tuple:
+    """(collator, {split: featurised Dataset}) of one config for the planned runs: the dataset is
+    built (or read from the datasets cache) and its model inputs computed once and cached on disk
+    (`featurize_dataset`), so a later call with the same arguments only reads them (the Ray
+    sweep calls this before its tasks start)."""
+    dataset = _load(config_name, fields, mirror, cache_dir)
+    needed = _needed_modalities(runs)
+    collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
+    return collator, {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
 
 
 # The keys of run_training's settings dict (what _train_run and _fit read).
 SETTINGS = ("mode", "text_model", "max_epochs", "ensemble_size", "ensemble_training", "mc_samples", "device",
-            "batch_size", "max_steps", "patience")
+            "batch_size", "max_steps", "patience", "precision", "dataloader_workers", "val_mc_samples")
 # How the run seed s is used; change it whenever that changes (it is part of run.json).
 SEEDING = "split, initialisation and data order from s; independent member i from 100 s + i; evaluation " \
           "(dropout masks, softmax noise) from (s, 'evaluate', split)"
@@ -223,7 +283,9 @@ def _run_record(config_name: str, differing: dict, values: dict) -> dict:
     return {"config": config_name, "fields": differing, "mode": values["mode"], "text_model": text_model,
             "text_model_digest": rundir.model_folder_digest(Path(text_model).expanduser()) if local else None,
             "device": device, **{k: values[k] for k in ("max_epochs", "max_steps", "patience", "batch_size",
-                                                         "ensemble_size", "ensemble_training", "mc_samples")},
+                                                         "ensemble_size", "ensemble_training", "mc_samples",
+                                                         "precision")},
+            "val_mc_samples": validation_passes(values),
             "seeding": SEEDING}
 
 
@@ -233,6 +295,12 @@ def _check_settings(values: dict) -> list:
     for name in ("max_epochs", "ensemble_size", "mc_samples", "batch_size", "patience"):
         if not isinstance(values[name], int) or values[name] < 1:
             errors.append(f"{name} must be an integer >= 1, got {values[name]!r}")
+    if values["val_mc_samples"] is not None and (not isinstance(values["val_mc_samples"], int)
+                                                 or values["val_mc_samples"] < 1):
+        errors.append(f"val_mc_samples must be an integer >= 1 or None, got {values['val_mc_samples']!r}")
+    if not isinstance(values["dataloader_workers"], int) or values["dataloader_workers"] < 0:
+        errors.append(f"dataloader_workers must be an integer >= 0, got {values['dataloader_workers']!r}")
+    errors += _precision_problems(values["precision"], values["device"])
     from .methods.registry import check_methods, expand
 
     method_problems = check_methods(values["methods"])
@@ -260,6 +328,41 @@ def _check_settings(values: dict) -> list:
         if not torch.cuda.is_available():
             errors.append("device 'cuda' asked for, but torch sees no CUDA device")
     return errors
+
+
+def validation_passes(values: dict):
+    """MC dropout passes of the per-epoch validation: val_mc_samples if given, else mc_samples in
+    faithful mode (the reference validates with all T) and min(VAL_MC_SAMPLES_FIXED, mc_samples) in fixed."""
+    if values.get("val_mc_samples") is not None:
+        return values["val_mc_samples"]
+    mc = values["mc_samples"]
+    return mc if values["mode"] == "faithful" or not isinstance(mc, int) else min(VAL_MC_SAMPLES_FIXED, mc)
+
+
+def _precision_problems(precision, device) -> list:
+    """Why `precision` cannot run on `device` ("auto" resolved as the run will): bf16 needs a CUDA
+    device that supports it, or a CPU with native bfloat16 (oneDNN: AVX512-BF16 or AMX)."""
+    if precision not in PRECISIONS:
+        return [f"precision must be one of {PRECISIONS}, got {precision!r}"]
+    if precision == "fp32":
+        return []
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        ok, where = torch.cuda.is_bf16_supported(), "this CUDA device"
+    else:
+        ok, where = bf16_cpu_supported(), "this CPU (no AVX512-BF16 or AMX)"
+    return [] if ok else [f"precision bf16 is not supported by {where}: use --precision fp32"]
+
+
+def bf16_cpu_supported() -> bool:
+    """True if this CPU computes bfloat16 natively (oneDNN's check)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _modalities(run_modality: str) -> tuple:
@@ -381,6 +484,8 @@ def _train_run(name, method, modality, seed, data, collator, output_dir, say, se
         model, epochs = LumaModel.from_members(members), None
     else:
         model, epochs = _fit(name, model_config, seed, split, collator, output_dir, say, settings)
+    if not is_main_process():  # rank 0 evaluates and saves
+        return None
     row = _evaluate_run(model, method, modality, seed, split["test"], data, collator, output_dir, name, settings)
     row.update(epochs or {})
     model.save_pretrained(output_dir / "models" / name)
@@ -399,6 +504,8 @@ def _fit_member(name, index, model_config, seed, split, collator, output_dir, sa
     member_config = {**model_config, "ensemble_size": 1, "ensemble_training": "independent"}
     model, _ = _fit(f"{name}-member{index}", member_config, seed * 100 + index, split, collator, output_dir, say,
                     settings)
+    if not is_main_process():
+        return model
     partial = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
@@ -431,7 +538,9 @@ def _fit(name, model_config, seed, split, collator, output_dir, say, settings):
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings["patience"]),
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    model.validation_passes = settings["val_mc_samples"]
     trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
+    model.validation_passes = None  # the final evaluation: mc_samples passes
     state = trainer.state
     if settings["mode"] == "faithful":  # defect 5: the last epoch's weights, not the best checkpoint
         model = LumaModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
@@ -460,7 +569,8 @@ def _training_arguments(checkpoints: Path, seed: int, settings: dict):
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="loss", greater_is_better=False,
         seed=seed, data_seed=seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=settings["device"] == "cpu", dataloader_num_workers=0,
+        use_cpu=settings["device"] == "cpu", dataloader_num_workers=settings["dataloader_workers"],
+        bf16=settings["precision"] == "bf16",
         dataloader_pin_memory=settings["device"] != "cpu" and torch.cuda.is_available())
 
 

@@ -39,6 +39,10 @@ def train_method_run(name, method, modality, seed, data, collator, output_dir, s
                    _ProgressCallback(name, say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
     trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
+    from ..train import is_main_process
+
+    if not is_main_process():  # torchrun: rank 0 evaluates and saves
+        return None
     if model.method.temperature_scaling:
         temperature = fit_model_temperature(model, split["test"], collator, settings["batch_size"])
         say({"run": name, "message": f"temperature {temperature:.4f} fitted on the validation split"})

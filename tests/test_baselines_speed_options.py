@@ -1,0 +1,86 @@
+"""The speed options of `train` and `sweep`: `--precision bf16` (the Trainer's bfloat16 autocast,
+recorded in run.json), `--dataloader-workers` (speed only: not recorded, same results)."""
+
+import functools
+import json
+
+import pytest
+import torch
+
+from luma_noise.baselines import LumaModel
+from luma_noise.baselines.__main__ import main
+from luma_noise.baselines.train import bf16_cpu_supported, check_run
+
+
+@pytest.fixture(scope="module")
+def luma_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("speed-cache"))
+
+
+def _train(mirror, out, cache, *extra):
+    return main(["train", "clean", "--mirror", str(mirror[0]), "--output-dir", str(out), "--methods", "mcd",
+                 "--modalities", "image", "--max-epochs", "1", "--mc-samples", "2", "--batch-size", "32",
+                 "--device", "cpu", "--cache-dir", cache, *extra])
+
+
+@pytest.mark.skipif(not bf16_cpu_supported(), reason="this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+def test_bf16_trains_under_autocast_and_is_recorded(mirror, luma_cache, tmp_path, monkeypatch):
+    seen = []
+    forward = LumaModel.forward
+
+    @functools.wraps(forward)  # the Trainer reads `labels` from its signature
+    def spy(self, *args, **kwargs):  # what the Trainer's training steps run under
+        if self.training:
+            seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LumaModel, "forward", spy)
+    assert _train(mirror, tmp_path / "bf16", luma_cache, "--precision", "bf16") == 0
+    assert seen and set(seen) == {(True, torch.bfloat16)}
+    assert json.loads((tmp_path / "bf16/run.json").read_text())["precision"] == "bf16"
+    row = json.loads((tmp_path / "bf16/results.json").read_text())["results"][0]
+    assert all(row[k] == row[k] for k in ("accuracy", "nll", "ece"))  # finite, not NaN
+    seen.clear()
+    assert _train(mirror, tmp_path / "fp32", luma_cache) == 0
+    assert seen and not any(enabled for enabled, _ in seen)
+    assert json.loads((tmp_path / "fp32/run.json").read_text())["precision"] == "fp32"
+    # a folder trained in bf16 refuses an fp32 rerun, naming the option
+    _, problems = check_run("clean", tmp_path / "bf16", methods=("mcd",), modalities=("image",), max_epochs=1,
+                            mc_samples=2, batch_size=32, device="cpu", mirror=str(mirror[0]), cache_dir=luma_cache)
+    assert any("precision" in p for p in problems)
+
+
+def test_dataloader_workers_give_the_same_results_and_are_not_recorded(mirror, luma_cache, tmp_path):
+    assert _train(mirror, tmp_path / "w0", luma_cache) == 0
+    assert _train(mirror, tmp_path / "w2", luma_cache, "--dataloader-workers", "2") == 0
+    same = [json.loads((tmp_path / f"{w}/results.json").read_text())["results"] for w in ("w0", "w2")]
+    assert same[0] == same[1]
+    assert "dataloader_workers" not in json.loads((tmp_path / "w2/run.json").read_text())
+
+
+def test_bad_speed_options_are_named(tmp_path):
+    _, problems = check_run("clean", tmp_path / "x", precision="fp16", dataloader_workers=-1)
+    assert any("precision must be one of ('fp32', 'bf16')" in p for p in problems)
+    assert any("dataloader_workers must be an integer >= 0" in p for p in problems)
+
+
+def test_validation_uses_its_own_number_of_dropout_passes(mirror, luma_cache, tmp_path, monkeypatch):
+    """fixed: every epoch's validation runs --val-mc-samples passes (default 10), the final
+    evaluation --mc-samples; both recorded in run.json; faithful validates with all of them."""
+    from luma_noise.baselines import uncertainty
+
+    passes, real = [], uncertainty.repeated_passes
+    monkeypatch.setattr(uncertainty, "repeated_passes", lambda f, x, t, *a, **k: passes.append(t) or real(f, x, t, *a, **k))
+    assert _train(mirror, tmp_path / "fixed", luma_cache, "--mc-samples", "12", "--max-epochs", "2") == 0
+    record = json.loads((tmp_path / "fixed/run.json").read_text())
+    assert (record["mc_samples"], record["val_mc_samples"]) == (12, 10)
+    assert set(passes) == {10, 12} and passes[-1] == 12 and passes.index(12) > 0  # validation first, then T
+    _, problems = check_run("clean", tmp_path / "x", mode="faithful", mc_samples=12)
+    assert not [p for p in problems if "val_mc_samples" in p]
+    from luma_noise.baselines.train import validation_passes
+
+    assert validation_passes({"mode": "faithful", "mc_samples": 100, "val_mc_samples": None}) == 100
+    assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": None}) == 10
+    assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": 3}) == 3
+    _, problems = check_run("clean", tmp_path / "x", val_mc_samples=0)
+    assert any("val_mc_samples must be an integer >= 1" in p for p in problems)
