@@ -40,10 +40,8 @@ import gc
 import hashlib
 import json
 import logging
-import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 import zipfile
@@ -53,6 +51,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import durations
+from .atomic import write_npz
 
 logger = logging.getLogger(__name__)
 
@@ -424,7 +423,7 @@ class FeatureCache:
         """Store (n, D) `features` of the n 16-byte `keys`."""
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(key_array.tobytes(), digest_size=16).hexdigest()
-        _save_atomically(self.folder / f"{name}.npz", keys=key_array, features=features.astype(np.float32))
+        write_npz(self.folder / f"{name}.npz", {"keys": key_array, "features": features.astype(np.float32)})
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -434,22 +433,6 @@ def _remove_stale_temporaries(folder: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()
-
-
-def _save_atomically(path: Path, **arrays) -> None:
-    """Write `arrays` as an .npz at `path` so readers see no file or the whole file, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic within one file system, hence the temp file in the same folder
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def cached_features(keys, items, extractor: Extractor, cache_dir, size_of=None, progress: bool = True) -> np.ndarray:

@@ -31,6 +31,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..atomic import write_json, write_npz  # noqa: F401 (rundir's writers, used as rundir.write_*)
+
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".luma.lock"
@@ -39,35 +41,6 @@ LOCK_NAME = ".luma.lock"
 CHECKPOINT_JSON = ("config.json", "trainer_state.json")
 CHECKPOINT_SAFETENSORS = ("model.safetensors",)
 CHECKPOINT_ZIPS = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call write(binary file) on a temporary file next to `path`, then rename it to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic within one file system, hence the temporary file in the same folder
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path, content) -> None:
-    """Write `content` as indented JSON to `path`: readers see the old file or the whole new one."""
-    _atomic_write(path, lambda f: f.write(json.dumps(content, indent=1).encode("utf-8")))
-
-
-def write_npz(path, arrays: dict) -> None:
-    """Write `arrays` ({name: numpy array}) as an uncompressed .npz to `path`, atomically."""
-    import numpy as np
-
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read_json(path):
