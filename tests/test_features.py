@@ -374,10 +374,10 @@ _WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from luma_noise.features import _save_atomically
+from luma_noise.atomic import write_npz
 value = int(sys.argv[2])
 for _ in range(15):
-    _save_atomically(Path(sys.argv[1]), features=np.full((1000, 1000), value, dtype=np.float32))
+    write_npz(Path(sys.argv[1]), {"features": np.full((1000, 1000), value, dtype=np.float32)})
 """
 
 
