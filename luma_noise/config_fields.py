@@ -12,9 +12,11 @@ Kinds, and what each takes part in:
     content     changes the examples: in a variant's name (export name, report variant), in
                 the command that reproduces an export, in the cache id.
     provenance  which upstream release or model the examples come from: in the reproduction
-                command, the records and the cache id, not in the name (the same checkpoint or
-                release under another address, a local copy or a commit of a tag, is the same
-                variant; runs and exports record these fields, so they can still be told apart).
+                command, the records and the cache id, not in the name. A name says what was
+                done to the data; a local copy of the default checkpoint, or the commit a tag
+                points to, must not make another variant (nor keep the report from comparing
+                it with the paper). Runs and exports record these fields (results.json `fields`,
+                luma_variant.json), so sources that differ can still be told apart.
     location    where things are read or cached: in the cache id only (a mirror may hold a subset).
 
 A field's `rule` both checks a value and says what it accepts (help and errors use the same words).
@@ -249,7 +251,7 @@ def docstring() -> str:
              "`image_compactness=None` on `low_diversity` keeps the published image train rows.", "",
              "Fields (described in `luma_noise.config_fields`):"]
     for f in FIELDS:
-        lines += [f"    {f.name} = {f.default!r} ({f.kind}): {f.meaning()}", f"        accepts: {f.accepts()}"]
+        lines += [f"    {f.name} = {f.default!r} ({f.kind}): {f.doc}", f"        accepts: {f.accepts()}"]
     return "\n".join(lines) + "\n"
 
 
