@@ -109,3 +109,19 @@ def test_sweep_names_every_bad_value_text_noise_parameters_included_before_train
         assert f"{config}: seed=-1: expected an integer" in str(err.value)
         assert f"{config}: text_noise_params: KeyboardNoise: nlpaug's KeyboardAug has no parameter 'nope'" in str(err.value)
     assert calls == [] and not (tmp_path / "runs").exists()
+
+
+def test_the_report_reads_a_run_given_at_defaults_or_other_sources_as_the_named_config(tmp_path):
+    """End to end through `load_runs`: results.json files whose fields are the defaults or name
+    other sources are one variant with the plain run, as `luma export` names them."""
+    import json
+
+    row = {"method": "mcd", "modality": "image", "accuracy": 0.5, "aleatoric": 1.0, "epistemic": 0.5, "ood_auroc": 0.5}
+    given = {"a": {}, "b": {"seed": 42, "image_feature_model": "/models/resnet-18"}, "c": {"luma_revision": "v1.0"}}
+    for seed, (folder, fields) in enumerate(given.items()):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "results.json").write_text(json.dumps(
+            {"config": "label_noise_0.3", "fields": fields, "results": [{**row, "seed": seed}]}))
+        assert Variant("label_noise_0.3", fields).export_name() == "label_noise_0.3"
+    frame = runs.load_runs([tmp_path])
+    assert frame.variant.tolist() == ["label_noise_0.3"] * 3
