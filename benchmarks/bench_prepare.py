@@ -142,7 +142,7 @@ def main():
     work = offline_workspace("luma-bench-")
     import datasets
     import luma_noise
-    from luma_noise.cli import parse_set
+    from luma_noise.set_option import parse_set
 
     datasets.disable_progress_bars()
     mirror = mirror_folder(args.mirror, work, args.scale)

@@ -13,20 +13,18 @@ import math
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
 
 import datasets
 
 from . import audio
 from . import background
+from . import config_fields
 from . import download
 from . import examples
 from . import features
-from . import image
 from . import models
 from . import options
 from . import sources
-from . import text
 from . import uncertainty
 from . import wav_check
 from .plan import Upstream
@@ -89,101 +87,20 @@ _NOISE_BATCH = 64
 _VERSION = datasets.Version("1.0.0")
 
 
-@dataclasses.dataclass
-class LumaConfig(datasets.BuilderConfig):
-    """A LUMA variant. Every field is checked when the config is built, before any download.
-
-    Sources and randomness:
-        seed: seeds every random draw (alignment, OOD draw, noise, sampling), through
-            generators derived per purpose and example.
-        mirror: a local folder or http(s) base URL holding the folders luma/, cifar/,
-            splits/, esc50/ in the upstream layout; None reads the real upstream. A relative
-            or `~` path is made absolute before the config id is computed.
-        luma_revision: revision (branch, tag or commit) of the `bezirganyan/LUMA` Hub
-            repository (`load_dataset`'s own `revision` argument belongs to `datasets`).
-
-    Sample noise, per modality m in image, audio, text:
-        m_noise_ratio: fraction of examples noised, in [0, 1]; 0 turns the modality's noise off.
-        m_noise_train: noise the modality in the train split.
-        m_noise_test: noise the modality in the test and ood splits.
-        image_corruptions: names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example.
-        image_severity: 1..5, of the tables image_severity_tables selects.
-        image_severity_tables: "imagenet-c" (ImageNet-C's tables, through `imagecorruptions`) or
-            "cifar10-c" (CIFAR-10-C's, milder on 32x32 images, as LUMA's reference tool applies them).
-        reference_effective: build the images as the reference tool effectively does, whatever
-            the image fields say: each image of every split corrupted with probability 0.1,
-            CIFAR-10-C tables, image_corruptions, and severity image_severity when
-            image_noise_ratio > 0 (sample_noise: 4), else 1 (the reference's default config).
-            Audio and text follow their fields. See docs/reference_data.md.
-        audio_min_snr_db, audio_max_snr_db: SNR range (dB) of the ESC-50 background mixed in.
-        text_noises: names from `luma_noise.text.TEXT_NOISES`, one drawn per example.
-        text_noise_params: {noise name: {nlpaug parameter: value}} overriding the defaults; None keeps
-            them. Names and parameter names are checked even when text noise is off.
-
-    Diversity, label noise, conflict:
-        image_compactness, audio_compactness, text_compactness: compactness k >= 0 of the
-            diversity sampling of the train split (Eq. 1 of the paper); None keeps the
-            published clean train rows.
-        num_sampling: draws per class, keeping the one with the largest mean pairwise distance.
-        label_noise: probability in [0, 1] that a train or test example's label is switched
-            to the class whose `label_noise_neighbours` nearest samples are closest.
-        label_noise_modality: "all" (distances averaged over the three modalities'
-            normalised features) or one modality.
-        label_noise_neighbours: nearest samples per class averaged to find the closest class.
-        conflict_ratio: fraction in [0, 1] of each test class whose examples get one
-            modality replaced by the same-position sample of the next class.
-        image_feature_model, audio_feature_model, text_feature_model: `transformers` model
-            ids (or local folders) for the deep features; None is the default checkpoint.
-        image_feature_revision, audio_feature_revision, text_feature_revision: Hub revision
-            (branch, tag or commit) of each modality's feature model; None is its default
-            branch. (`feature_revision=` still sets all three, with a DeprecationWarning.)
-        feature_cache_dir: where features are cached (default: `luma_features` under the builder's
-            cache root, i.e. `load_dataset`'s cache_dir or the datasets cache).
-
-    Keyword overrides of None are applied (`datasets` alone would drop them): e.g.
-    `image_compactness=None` on `low_diversity` keeps the published image train rows.
-    """
-
-    seed: int = 42
-    mirror: Optional[str] = None
-    luma_revision: str = "main"
-    image_noise_ratio: float = 0.0
-    image_noise_train: bool = True
-    image_noise_test: bool = True
-    image_corruptions: tuple = image.IMAGE_CORRUPTIONS
-    image_severity: int = 4
-    image_severity_tables: str = "imagenet-c"
-    reference_effective: bool = False
-    audio_noise_ratio: float = 0.0
-    audio_noise_train: bool = True
-    audio_noise_test: bool = True
-    audio_min_snr_db: float = 3.0
-    audio_max_snr_db: float = 5.0
-    text_noise_ratio: float = 0.0
-    text_noise_train: bool = True
-    text_noise_test: bool = True
-    text_noises: tuple = text.DEFAULT_TEXT_NOISES
-    text_noise_params: Optional[dict] = None
-    image_compactness: Optional[float] = None
-    audio_compactness: Optional[float] = None
-    text_compactness: Optional[float] = None
-    num_sampling: int = 10
-    label_noise: float = 0.0
-    label_noise_modality: str = "all"
-    label_noise_neighbours: int = 5
-    conflict_ratio: float = 0.0
-    image_feature_model: str = features.DEFAULT_MODEL_IDS["image"]
-    audio_feature_model: str = features.DEFAULT_MODEL_IDS["audio"]
-    text_feature_model: str = features.DEFAULT_MODEL_IDS["text"]
-    image_feature_revision: Optional[str] = None
-    audio_feature_revision: Optional[str] = None
-    text_feature_revision: Optional[str] = None
-    feature_cache_dir: Optional[str] = None
+class _CheckedConfig(datasets.BuilderConfig):
+    """`LumaConfig`'s checks: the mirror path made absolute, every field validated."""
 
     def __post_init__(self):
         super().__post_init__()
         self.mirror = options.normalise_mirror(self.mirror)
         options.validate(self, text_params=False)  # fully validated when a builder picks it
+
+
+# A LUMA variant: a dataclass (as `datasets` needs) whose fields, defaults and docstring are those
+# of `config_fields.FIELDS`, where each field is described once.
+LumaConfig = dataclasses.make_dataclass(
+    "LumaConfig", config_fields.dataclass_fields(), bases=(_CheckedConfig,),
+    namespace={"__module__": __name__, "__doc__": config_fields.docstring()})
 
 
 class Luma(datasets.GeneratorBasedBuilder):

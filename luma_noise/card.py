@@ -3,11 +3,10 @@
 `python -m luma_noise.card` rewrites `dataset_infos.json` (at the top level, for the script and
 the Hub, and inside the package, where the packaged builder reads its recorded split sizes) and
 the YAML header of `README.md`, and the card's two tables of configs and fields, written from
-the named configs (`options.NAMED_CONFIGS`) and `LumaConfig`'s own field documentation; a test
-fails when any is out of date.
+the named configs (`options.NAMED_CONFIGS`) and the fields' one description
+(`config_fields.FIELDS`); a test fails when any is out of date.
 """
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -120,18 +119,15 @@ def configs_table() -> str:
 
 def fields_table() -> str:
     """The card's table of every config field: default, value in the named configs that change
-    it, and its description from `LumaConfig`'s docstring. Fields sharing a description share a row."""
-    from .builder import LumaConfig
-    from .options import _BUILDER_FIELDS
-    from .variant import _docstring_entries
+    it, kind and meaning, from the fields' one description (`config_fields.FIELDS`). Fields
+    sharing a description share a row."""
+    from .config_fields import FIELDS
 
-    described = _docstring_entries(LumaConfig.__doc__ or "")
     groups = {}
-    for field in dataclasses.fields(LumaConfig):
-        if field.name not in _BUILDER_FIELDS:
-            groups.setdefault(described.get(field.name, ""), []).append(field)
-    lines = ["| field | default | meaning |", "|---|---|---|"]
-    for description, group in groups.items():
+    for field in FIELDS:
+        groups.setdefault((field.meaning(), field.kind), []).append(field)
+    lines = ["| field | default | kind | meaning |", "|---|---|---|---|"]
+    for (meaning, kind), group in groups.items():
         defaults = [_value(f.default) for f in group]
         default = defaults[0] if len(set(defaults)) == 1 else ", ".join(defaults)
         for names, _, fields in _config_rows():
@@ -139,7 +135,7 @@ def fields_table() -> str:
             if set_here:
                 default += f" ({', '.join(_values(vs) for vs in set_here)} in {_names(names)})"
         fields = ", ".join(f"`{f.name}`" for f in group)
-        lines.append(f"| {fields} | {default} | {description.replace('|', '&#124;')} |")
+        lines.append(f"| {fields} | {default} | {kind} | {meaning.replace('|', '&#124;')} |")
     return "\n".join(lines)
 
 

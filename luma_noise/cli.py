@@ -15,19 +15,9 @@ import argparse
 import json
 import sys
 
+from .set_option import parse_set  # noqa: F401  (also imported from here)
+
 USAGE_ERROR = 2
-
-
-def parse_set(item: str) -> tuple:
-    """`FIELD=VALUE` -> (field, value): VALUE as JSON (`3`, `true`, `["KeyboardNoise"]`, `null`),
-    else the plain string (`--set luma_revision=v1.0`). The `--set` type of every LUMA command."""
-    field, sep, text = item.partition("=")
-    if not sep or not field:
-        raise argparse.ArgumentTypeError(f"{item!r}: expected FIELD=VALUE, e.g. seed=7 or text_noises='[\"OCRNoise\"]'")
-    try:
-        return field, json.loads(text)
-    except json.JSONDecodeError:
-        return field, text
 
 
 def _add_variant_arguments(parser) -> None:
@@ -48,7 +38,7 @@ def _field_epilog() -> str:
 
     names = ", ".join(NAMED_CONFIGS)
     fields = "\n".join(f"  {name} (default {json.dumps(default, default=list)}): {accepted}"
-                       for name, default, accepted, _ in field_help())
+                       for name, default, accepted, *_ in field_help())
     return f"configs: {names}\n\nfields (--set FIELD=VALUE):\n{fields}"
 
 
@@ -141,11 +131,11 @@ def _configs() -> int:
     print("named configs (the fields each sets; every other field keeps its default):")
     for name, fields in NAMED_CONFIGS.items():
         print(f"  {name}: {json.dumps(fields) if fields else '(defaults)'}")
-    print("\nfields (--set FIELD=VALUE, VALUE as JSON):")
-    for name, default, accepted, description in field_help():
-        print(f"  {name}\n      default: {json.dumps(default, default=list)}\n      accepts: {accepted}")
-        if description:
-            print(f"      {description}")
+    print("\nfields (--set FIELD=VALUE, VALUE as JSON; kind: content fields make another variant, provenance "
+          "fields say which upstream release or model, location fields where things are read or cached):")
+    for name, default, accepted, description, kind in field_help():
+        print(f"  {name}\n      default: {json.dumps(default, default=list)}\n      accepts: {accepted}\n"
+              f"      kind: {kind}\n      {description}")
     return 0
 
 

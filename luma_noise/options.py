@@ -1,23 +1,20 @@
-"""LUMA's config fields: the named configs and validation.
+"""LUMA's named configs, and the config checks and identities derived from `config_fields`.
 
-The loading script's `LumaConfig` holds the fields; this module says which values are
-allowed and which named configs exist, so a wrong value fails before any download.
+The loading script's `LumaConfig` holds the fields and `config_fields.FIELDS` describes them; this
+module says which named configs exist, validates a config (a wrong value fails before any
+download), and computes a config's cache id and a variant's identity (the content fields it
+changes), which the export name and the report's variant name share.
 """
 
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 import os
 import warnings
 
-from . import audio
-from . import features
-from . import image
-from . import sources
-from . import text
+from . import config_fields
 from .classes import MODALITIES
+from .config_fields import DEPRECATED_ALIASES
 
 # The paper's reference settings (LUMA_SOURCES.md, "The paper's variants").
 PAPER_COMPACTNESS = {"image": 20.0, "audio": 10.0, "text": 20.0}
@@ -32,18 +29,11 @@ NAMED_CONFIGS = {
     "conflict": {"conflict_ratio": 0.4},
 }
 
+# `datasets.BuilderConfig`'s own fields (not LUMA's).
 _BUILDER_FIELDS = {"name", "version", "data_dir", "data_files", "description"}
-LABEL_NOISE_MODALITIES = ("all", *MODALITIES)
-
 
 # Fields whose None is a documented value (datasets drops None keywords: the builder applies them).
-# None means: mirror, the real upstream; text_noise_params, the noises' defaults; m_compactness,
-# the published train rows; m_feature_model, the default checkpoint (features.DEFAULT_MODEL_IDS);
-# m_feature_revision, the checkpoint's default branch; feature_cache_dir, the default location.
-NONE_ALLOWED = frozenset({"mirror", "text_noise_params", "feature_cache_dir",
-                          *(f"{m}_{part}" for m in MODALITIES for part in ("compactness", "feature_model", "feature_revision"))})
-# Renamed fields still accepted: old name -> the fields it sets.
-DEPRECATED_ALIASES = {"feature_revision": tuple(f"{m}_feature_revision" for m in MODALITIES)}
+NONE_ALLOWED = frozenset(f.name for f in config_fields.FIELDS if f.none)
 
 
 class ConfigError(ValueError):
@@ -56,7 +46,8 @@ class ConfigError(ValueError):
 
 
 def check_field_names(config_class, kwargs: dict) -> None:
-    """Raise ValueError naming any keyword that is not a field of `config_class`."""
+    """Raise ValueError naming any keyword that is not a field of `config_class` (LumaConfig:
+    the fields of `config_fields.FIELDS`, `datasets`' own, the deprecated aliases)."""
     fields = sorted(f.name for f in dataclasses.fields(config_class) if f.name not in _BUILDER_FIELDS)
     unknown = sorted(set(kwargs) - set(fields) - _BUILDER_FIELDS - set(DEPRECATED_ALIASES))
     if unknown:
@@ -65,8 +56,9 @@ def check_field_names(config_class, kwargs: dict) -> None:
 
 def normalise_fields(fields: dict) -> dict:
     """Keyword overrides as the config stores them: a local `mirror` made absolute (`~` expanded),
-    a feature model of None made the default checkpoint, deprecated aliases replaced. The config
-    id is computed from the result, so two folders both typed "./mirror" get different ids."""
+    None made the default for the fields where None means the default (the feature models),
+    deprecated aliases replaced. The config id is computed from the result, so two folders both
+    typed "./mirror" get different ids."""
     fields = dict(fields)
     for alias, targets in DEPRECATED_ALIASES.items():
         if alias in fields:
@@ -76,9 +68,9 @@ def normalise_fields(fields: dict) -> dict:
                 fields.setdefault(target, value)
     if "mirror" in fields:
         fields["mirror"] = normalise_mirror(fields["mirror"])
-    for modality in MODALITIES:
-        if f"{modality}_feature_model" in fields and fields[f"{modality}_feature_model"] is None:
-            fields[f"{modality}_feature_model"] = features.DEFAULT_MODEL_IDS[modality]
+    for field in config_fields.FIELDS:
+        if field.none_is_default and field.name in fields and fields[field.name] is None:
+            fields[field.name] = field.default
     return fields
 
 
@@ -89,140 +81,28 @@ def normalise_mirror(mirror):
     return os.path.abspath(os.path.expanduser(mirror))
 
 
-def _number(config, field: str, low: float, high: float = math.inf, integer: bool = False) -> list:
-    value = getattr(config, field)
-    kind = numbers.Integral if integer else numbers.Real
-    if (isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value)
-            or not low <= value <= high):
-        what = "an integer" if integer else "a number"
-        bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
-        return [f"{field}={value!r}: expected {'a finite number' if not math.isfinite(high) and not integer else what} {bounds}"]
-    return []
-
-
-def _flag(config, field: str) -> list:
-    if not isinstance(getattr(config, field), bool):
-        return [f"{field}={getattr(config, field)!r}: expected True or False"]
-    return []
-
-
-def _names(config, field: str, check_name) -> list:
-    """A non-empty list of distinct names, each passing the library's `check_name`; stored as a
-    tuple (keywords arrive as lists)."""
-    value = getattr(config, field)
-    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
-        return [f"{field}={value!r}: expected a non-empty list of names"]
-    if len(set(value)) != len(value):
-        return [f"{field}={list(value)!r}: expected distinct names"]
-    setattr(config, field, tuple(value))
-    problems = []
-    for name in value:
-        problems += _checked(field, check_name, name)
-    return problems
-
-
-def _optional_text(config, field: str, what: str) -> list:
-    value = getattr(config, field)
-    if value is not None and (not isinstance(value, str) or not value or any(c.isspace() for c in value)):
-        return [f"{field}={value!r}: expected None or {what}"]
-    return []
-
-
-def _checked(fields: str, check, *args) -> list:
-    """Run a library's own validation, naming the config fields in its error."""
-    try:
-        check(*args)
-    except ValueError as err:
-        return [f"{fields}: {err}"]
-    return []
-
-
 def validate(config, text_params: bool = True) -> None:
-    """Raise ConfigError (a ValueError) listing every field of `config` whose value is not allowed.
-
-    Values are checked before the mirror's existence, and all bad fields are reported at once.
-    Lists given for name fields are stored as tuples. `text_params=False` skips checking text
-    noise parameter names against nlpaug, whose import pulls in torch and transformers (about
-    6 s): the script's named configs are built at import time. With `text_params=True` nlpaug
-    is imported only when `text_noise_params` is given or text noise is on.
+    """Raise ConfigError (a ValueError) listing every field of `config` whose value is not allowed
+    (`config_fields.problems`: each field's rule, then the checks of several fields, the mirror's
+    existence last). Lists given for name fields are stored as tuples. `text_params=False` skips
+    checking text noise parameter names against nlpaug, whose import pulls in torch and
+    transformers (about 6 s): the script's named configs are built at import time. With
+    `text_params=True` nlpaug is imported only when `text_noise_params` is given or text noise is on.
     """
-    problems = _number(config, "seed", 0, 2**63 - 1, integer=True)
-    if config.mirror is not None and not isinstance(config.mirror, str):
-        problems.append(f"mirror={config.mirror!r}: expected None, a folder path or an http(s) URL")
-    if not isinstance(config.luma_revision, str) or not config.luma_revision or any(c.isspace() for c in config.luma_revision):
-        problems.append(f"luma_revision={config.luma_revision!r}: expected a branch, tag or commit of bezirganyan/LUMA")
-    problems += _validate_sample_noise(config, text_params)
-    problems += _validate_uncertainty(config)
-    if isinstance(config.mirror, str):  # last: a bad value is reported as itself, not as a missing mirror
-        problems += _checked("mirror", sources.check_mirror, config.mirror)
+    values = {name: getattr(config, name) for name in config_fields.NAMES}
+    problems = config_fields.problems(values, full=text_params)
     if problems:
         raise ConfigError(problems)
-
-
-def _validate_sample_noise(config, text_params: bool) -> list:
-    problems = []
-    for modality in MODALITIES:
-        problems += _number(config, f"{modality}_noise_ratio", 0.0, 1.0)
-        problems += _flag(config, f"{modality}_noise_train")
-        problems += _flag(config, f"{modality}_noise_test")
-    corruptions = _names(config, "image_corruptions", image.check_corruption)
-    problems += corruptions or _checked("image_corruptions/image_severity", image.ImageNoise, config.image_corruptions, config.image_severity)
-    problems += _checked("image_severity_tables", image.check_tables, config.image_severity_tables)
-    problems += _flag(config, "reference_effective")
-    problems += _checked("audio_min_snr_db/audio_max_snr_db", audio.check_snr_range, config.audio_min_snr_db, config.audio_max_snr_db)
-    names = _names(config, "text_noises", text._check_name)
-    problems += names + _text_params(config, text_params and not names)
-    return problems
-
-
-def _text_params(config, full: bool) -> list:
-    """text_noise_params: names from text_noises, each a dict; with `full`, parameter names checked
-    against the nlpaug augmenters' signatures, and everything through TextNoise when text noise is on."""
-    params = config.text_noise_params
-    if params is None:
-        pass
-    elif not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        return [f"text_noise_params={params!r}: expected None or {{noise name: {{parameter: value}}}}"]
-    elif set(params) - set(config.text_noises):
-        return [f"text_noise_params: given for {sorted(set(params) - set(config.text_noises))}, "
-                f"which are not in text_noises {list(config.text_noises)}"]
-    if not full:
-        return []
-    if config.text_noise_ratio:
-        return _checked("text_noises/text_noise_params", text.TextNoise, config.text_noises, params)
-    problems = []
-    for name, given in (params or {}).items():
-        problems += _checked("text_noise_params", text._check_param_names, name, given)  # names only: no models
-    return problems
-
-
-def _validate_uncertainty(config) -> list:
-    problems = []
-    for modality in MODALITIES:
-        if getattr(config, f"{modality}_compactness") is not None:
-            problems += _number(config, f"{modality}_compactness", 0.0)
-        model = getattr(config, f"{modality}_feature_model")
-        if not isinstance(model, str) or not model:
-            problems.append(f"{modality}_feature_model={model!r}: expected a Hub model id or a local folder "
-                            f"(None: {features.DEFAULT_MODEL_IDS[modality]})")
-        problems += _optional_text(config, f"{modality}_feature_revision", "a branch, tag or commit of the model's repository")
-    problems += _number(config, "num_sampling", 1, 1000, integer=True)
-    problems += _number(config, "label_noise", 0.0, 1.0)
-    problems += _number(config, "label_noise_neighbours", 1, 500, integer=True)
-    if config.label_noise_modality not in LABEL_NOISE_MODALITIES:
-        problems.append(f"label_noise_modality={config.label_noise_modality!r}: expected one of {LABEL_NOISE_MODALITIES}")
-    problems += _number(config, "conflict_ratio", 0.0, 1.0)
-    if config.feature_cache_dir is not None and not isinstance(config.feature_cache_dir, str):
-        problems.append(f"feature_cache_dir={config.feature_cache_dir!r}: expected None or a folder path")
-    return problems
+    for field in config_fields.FIELDS:
+        setattr(config, field.name, config_fields.stored(field, values[field.name]))
 
 
 def config_id(config, base) -> str:
     """The cache id of `config`: its name, plus a digest of the fields that differ from `base`
     (the named config it started from). Computed from the values the config holds, so a None
     override, a normalised mirror path or a value equal to the default all count for what they are."""
-    changed = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-               if f.name not in ("name", "version", "description") and getattr(config, f.name) != getattr(base, f.name, None)}
+    names = (*config_fields.NAMES, "data_dir", "data_files")  # every kind counts: a mirror may hold a subset
+    changed = {name: getattr(config, name) for name in names if getattr(config, name) != getattr(base, name, None)}
     if not changed:
         return config.name
     digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=repr).encode()).hexdigest()[:16]
@@ -232,3 +112,27 @@ def config_id(config, base) -> str:
 def uses_diversity(config) -> bool:
     """Whether the config re-draws the train split (any compactness set)."""
     return any(getattr(config, f"{m}_compactness") is not None for m in MODALITIES)
+
+
+def variant_fields(config: str, fields: dict) -> dict:
+    """{field: JSON value} of what makes a variant of named config `config` other than the named
+    config: the fields of `fields` that are not provenance or location (`config_fields`), whose
+    value differs from the named config's (its override, else the default). A field given at the
+    named config's value is no change; a name that is not a known field counts as a change.
+    The export name (`variant.Variant.export_name`) and the report's variant name
+    (`baselines.runs.variant_of`) are both made from this."""
+    named = NAMED_CONFIGS.get(config, {})
+    changed = {}
+    for name, value in (fields or {}).items():
+        if name in config_fields.NOT_IN_NAME:
+            continue
+        value = _json(value)
+        field = config_fields.BY_NAME.get(name)
+        if field is None or value != _json(named.get(name, field.default)):
+            changed[name] = value
+    return changed
+
+
+def _json(value):
+    """`value` as JSON gives it back (tuples as lists)."""
+    return json.loads(json.dumps(value, default=list))

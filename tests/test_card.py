@@ -33,8 +33,8 @@ def test_the_card_tables_of_configs_and_fields_are_generated_from_the_config_cla
         assert table in readme, f"the {name} table is out of date: run python -m luma_noise.card"
     fields = card.fields_table()
     undocumented = [row for row in fields.splitlines()[2:] if row.endswith("|  |")]
-    assert not undocumented, f"LumaConfig's docstring does not describe: {undocumented}"
-    assert "| `label_noise_neighbours` | `5` | nearest samples per class" in fields  # the docstring's text
+    assert not undocumented, f"luma_noise.config_fields does not describe: {undocumented}"
+    assert "| `label_noise_neighbours` | `5` | content | nearest samples per class" in fields  # the description's text
     assert "`0.0` (`1.0`, `1.0`, `1.0` in `sample_noise`)" in fields  # a named config's values beside the default
     assert "| `label_noise_0.1` … `label_noise_0.5` |" in card.configs_table()
     assert "`label_noise` = `0.1` … `0.5`" in card.configs_table()

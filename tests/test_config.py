@@ -70,8 +70,8 @@ def test_home_and_relative_mirror_paths_are_made_absolute(mirror, tmp_path, monk
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("image_compactness", math.inf, "image_compactness=inf: expected a finite number"),
-    ("audio_compactness", math.nan, "audio_compactness=nan: expected a finite number"),
+    ("image_compactness", math.inf, "image_compactness=inf: expected None or a finite number"),
+    ("audio_compactness", math.nan, "audio_compactness=nan: expected None or a finite number"),
     ("image_corruptions", 5, "image_corruptions=5: expected a non-empty list of names"),
     ("image_corruptions", ["fog", "nope"], "image_corruptions: corruption must be one of"),
     ("text_noises", ["Nope"], "text_noises: unknown text noise 'Nope'; allowed: KeyboardNoise"),

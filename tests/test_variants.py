@@ -243,7 +243,7 @@ def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path
 @pytest.mark.parametrize(
     "name, kwargs, message",
     [
-        ("sample_noise", {"image_severity": 6}, "image_corruptions/image_severity: severity must be an int in [1, 2, 3, 4, 5]"),
+        ("sample_noise", {"image_severity": 6}, "image_severity: severity must be an int in [1, 2, 3, 4, 5]"),
         ("sample_noise", {"image_corruptions": ["fog", "rain"]}, "corruption must be one of"),
         ("sample_noise", {"image_noise_ratio": 1.5}, "image_noise_ratio=1.5: expected a number in [0.0, 1.0]"),
         ("sample_noise", {"audio_min_snr_db": 6.0}, "min_snr_db (6.0) must be <= max_snr_db (5.0)"),

@@ -20,18 +20,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..classes import MODALITIES
-from ..options import NAMED_CONFIGS
+from ..config_fields import NOT_IN_NAME
+from ..options import NAMED_CONFIGS, variant_fields
 from ..safe_files import BadInput, confined, read_json
 
-PROVENANCE_FIELDS = {"mirror", "luma_revision", "feature_cache_dir", "feature_revision",
-                     *(f"{m}_{part}" for m in ("image", "audio", "text") for part in ("feature_model", "feature_revision"))}
+PROVENANCE_FIELDS = NOT_IN_NAME  # provenance and location fields (luma_noise.config_fields)
 METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
 OPTIONAL_METRICS = ("ece", "nll", "brier")
 RANGES = {"accuracy": (0, 1), "ood_auroc": (0, 1), "ece": (0, 1), "nll": (0, math.inf), "brier": (0, 2),
           "aleatoric": (-math.inf, math.inf), "epistemic": (-math.inf, math.inf)}  # metric -> accepted [low, high]
 MAX_METHOD_CHARS = 100
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
-_MISSING = object()
 
 
 def parse_variant(spec: str) -> tuple:
@@ -55,10 +54,10 @@ def parse_variant(spec: str) -> tuple:
 
 
 def variant_of(config: str, fields: dict) -> str:
-    """The variant name of a run from its results.json `config` and `fields` (see module doc)."""
-    fields = {k: v for k, v in (fields or {}).items() if k not in PROVENANCE_FIELDS}
-    defaults = NAMED_CONFIGS.get(config, {})
-    fields = {k: v for k, v in fields.items() if defaults.get(k, _MISSING) != v}
+    """The variant name of a run from its results.json `config` and `fields` (see module doc): made
+    from `options.variant_fields`, as the export name is, so a field at the named config's value
+    (its default included) or a provenance or location field does not make another variant."""
+    fields = variant_fields(config, fields)
     name = config
     ratios = {m: fields.pop(f"{m}_noise_ratio") for m in MODALITIES if f"{m}_noise_ratio" in fields}
     if config == "sample_noise" and ratios and all(r == 0 for r in ratios.values()) and len(ratios) < 3:

@@ -32,7 +32,7 @@ DONE = "sweep.json"
 
 def add_parser(subparsers):
     """Register `sweep` on an argparse subparsers object (used by `luma baselines` too)."""
-    from ..cli import parse_set
+    from ..set_option import parse_set
     from .train import add_run_options
 
     parser = subparsers.add_parser("sweep", help="train every config and seed into runs/<config>/seed-<n>/",
@@ -93,7 +93,8 @@ def run(args) -> int:
 def plan(output_dir, configs, seeds, fields=None) -> list:
     """[(config, run fields, run folder)] in run order; ValueError naming every bad config or field."""
     from ..builder import LumaConfig
-    from ..options import NAMED_CONFIGS, check_field_names
+    from ..options import check_field_names
+    from ..variant import Variant
 
     problems, variants = [], []
     for spec in configs:
@@ -111,12 +112,8 @@ def plan(output_dir, configs, seeds, fields=None) -> list:
         raise ValueError("\n".join(problems))
     if len({folder for _, _, folder in variants}) != len(variants):
         raise ValueError(f"a config is named twice in {list(configs)}")
-    for config, own, _ in variants:
-        merged = {**own, **(fields or {})}
-        try:  # every value checked before the first run starts
-            LumaConfig(name=config, **{**NAMED_CONFIGS[config], **merged})
-        except (ValueError, TypeError) as err:
-            problems.append(f"{config}: {err}")
+    for config, own, _ in variants:  # every value checked before the first run starts, text noise parameters too
+        problems += [f"{config}: {problem}" for problem in Variant(config, {**own, **(fields or {})}).errors()]
     if problems:
         raise ValueError("\n".join(problems))
     return [(config, {**own, **(fields or {})}, Path(output_dir) / folder / f"seed-{seed}")

@@ -22,7 +22,6 @@ run.json is refused untouched. Every bad input is named at once before any work 
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -88,7 +87,7 @@ def add_run_options(group) -> None:
 
 def add_parser(subparsers):
     """Register `train` on an argparse `subparsers`; returns its parser."""
-    from ..cli import parse_set
+    from ..set_option import parse_set
 
     p = subparsers.add_parser("train", help="train and evaluate the baselines on one config",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -383,16 +382,17 @@ def _needed_modalities(runs) -> list:
 
 
 def _differing_fields(config_name, fields, mirror, cache_dir) -> dict:
-    """{field: value} of the chosen config differing from the named config's defaults (JSON values);
-    ValueError or TypeError for a bad name or value. Loads no data."""
+    """{field: value} of the chosen config differing from the named config's defaults (JSON values),
+    every LUMA field but the mirror (recorded on its own); ValueError or TypeError for a bad name
+    or value. Loads no data."""
+    from luma_noise.config_fields import NAMES
     from luma_noise.loader import builder_class
 
     extra = {"mirror": mirror} if mirror else {}
     chosen = builder_class()(config_name=config_name, cache_dir=cache_dir, **fields, **extra).config
     default = builder_class()(config_name=config_name, cache_dir=cache_dir).config
-    differing = {f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen)
-                 if f.name not in ("name", "mirror", "version", "data_dir", "data_files", "description")
-                 and getattr(chosen, f.name) != getattr(default, f.name)}
+    differing = {name: getattr(chosen, name) for name in NAMES
+                 if name != "mirror" and getattr(chosen, name) != getattr(default, name)}
     return json.loads(json.dumps(differing, default=str))
 
 
