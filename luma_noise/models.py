@@ -22,7 +22,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .classes import MODALITIES
 from .features import default_cache_dir
 
 # Files a checkpoint needs besides config.json: one of these weight files.
@@ -113,14 +112,12 @@ def needed_models(config) -> list[tuple[str, str, str]]:
 
 
 def needed_feature_models(config) -> list[tuple[str, str, str | None]]:
-    """(modality, model id, revision) of every deep-feature model the config's diversity sampling
-    or label noise would load."""
-    modalities = {m for m in MODALITIES if getattr(config, f"{m}_compactness", None) is not None}
-    if getattr(config, "label_noise", 0.0):
-        chosen = config.label_noise_modality
-        modalities |= set(MODALITIES) if chosen == "all" else {chosen}
+    """(modality, model id, revision) of every deep-feature model the config's variants (diversity
+    sampling, label noise) would load."""
+    from .variants import feature_modalities
+
     return [(m, getattr(config, f"{m}_feature_model"), getattr(config, f"{m}_feature_revision", None))
-            for m in MODALITIES if m in modalities]
+            for m in feature_modalities(config)]
 
 
 def _why(model_id: str, error: OSError) -> str:

@@ -490,6 +490,10 @@ class TextNoise:
         return [(out[i], self._record(name, seed, blank=not texts[i].strip()))
                 for i, (name, seed) in enumerate(draws)]
 
+    def noise(self, texts: list[str], rngs: list[np.random.Generator]) -> list[tuple[str, NoiseRecord]]:
+        """`self(texts, rngs)`: the `sample_noise.ModalityNoise` protocol."""
+        return self(texts, rngs)
+
     def _record(self, name: str, seed: int, blank: bool) -> NoiseRecord:
         params = {**copy.deepcopy(self._params[name]), "seed": seed}
         if blank:
