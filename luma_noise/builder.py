@@ -2,13 +2,14 @@
 
 It lives in the package so that the same class serves the loading script `luma.py` (which
 subclasses it, for `load_dataset` on `datasets` 3.x and the Hub) and `luma_noise.load` on any
-`datasets` release, from a checkout or an installed wheel. The heavy lifting (sources,
-alignment, noise, sampling) is in the other `luma_noise` modules.
+`datasets` release, from a checkout or an installed wheel. The heavy lifting is in the other
+`luma_noise` modules, one step of the pipeline each: the upstream (`fetcher`, `sources`,
+`download`), the plans (`plan`), the variants (`variants/`, with `feature_source`), the sample noise
+(`sample_noise` with `image`, `audio`, `text`) and the examples (`examples`).
 """
 
 import dataclasses
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import datasets
@@ -24,7 +25,6 @@ from . import text
 from . import variants
 from .feature_source import FeatureSource
 from .fetcher import Fetcher
-from .sample_noise import image_settings
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -216,23 +216,14 @@ class Luma(datasets.GeneratorBasedBuilder):
         fetcher = Fetcher(dl_manager, bases, config.mirror, self._cache_downloaded_dir, self.dataset_name)
         upstream = fetcher.read_upstream(_FILES, {} if config.mirror else _MD5)
         self.info.download_checksums = None  # verified above (md5); `datasets`' all_checks would compare sha256
-        # features cached by content under the builder's cache root unless feature_cache_dir is set
+        # deep features are cached by content under the builder's cache root unless feature_cache_dir is set
         plans = variants.plan_splits(upstream, config, FeatureSource(config, upstream, fetcher, feature_cache))
         esc50 = fetcher.esc50_files() if sample_noise.noises_audio(config) else ()  # only when a split is noised
-        pool = ThreadPoolExecutor(max_workers=2)  # un-noised images are PNG-encoded while the wavs are checked
-        try:
-            images = {split: examples.ImageColumn(plan, upstream, None if image_settings(config).ratio else pool)
-                      for split, plan in plans.items()}
-            stored = fetcher.stored_wavs({split: upstream.audio["path"].to_numpy()[plan.audio_rows]
-                                          for split, plan in plans.items()})
-            planned = {split: examples.plan_examples(plan, upstream, stored[split], config) for split, plan in plans.items()}
-            generators = [datasets.SplitGenerator(name=split, gen_kwargs={
-                "blocks": examples.blocks(planned[split], images[split]),
-                "split": split, "esc50_files": esc50, "fetch_options": fetcher.options}) for split in plans]
-        finally:
-            pool.shutdown(cancel_futures=True)  # a bad wav stops the encoding
-        for generator in generators:  # the split's total: its progress bar shows the time left (from a mirror too)
-            generator.split_info.num_examples = len(planned[generator.name])
+        generators = []
+        for split, (blocks, size) in examples.pack_splits(plans, upstream, fetcher, config).items():
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={
+                "blocks": blocks, "split": split, "esc50_files": esc50, "fetch_options": fetcher.options}))
+            generators[-1].split_info.num_examples = size  # its progress bar shows the time left (from a mirror too)
         return generators
 
     def _generate_examples(self, blocks, split, esc50_files, fetch_options):

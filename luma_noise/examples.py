@@ -9,6 +9,7 @@ in batches and yields the records (`generate`).
 import io
 import math
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import datasets
 import numpy as np
@@ -124,6 +125,23 @@ def plan_examples(plan, upstream, audio_files: list, config) -> list:
         }
         for i in range(len(plan))
     ]
+
+
+def pack_splits(plans: dict, upstream, fetcher, config) -> dict:
+    """{split: (packed blocks, number of examples)} of each split's plan: its examples planned
+    with the wav files they store (`fetcher.stored_wavs`, every header checked before anything
+    is written) and packed with their images (`blocks`). Images that no noise touches are
+    PNG-encoded in two threads meanwhile; a bad wav stops the encoding."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        images = {split: ImageColumn(plan, upstream, None if image_settings(config).ratio else pool)
+                  for split, plan in plans.items()}
+        stored = fetcher.stored_wavs({split: upstream.audio["path"].to_numpy()[plan.audio_rows]
+                                      for split, plan in plans.items()})
+        planned = {split: plan_examples(plan, upstream, stored[split], config) for split, plan in plans.items()}
+        return {split: (blocks(planned[split], images[split]), len(planned[split])) for split in plans}
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def blocks(planned: list, images) -> list:

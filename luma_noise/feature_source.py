@@ -11,7 +11,6 @@ import soundfile
 
 from . import features
 from .fetcher import Fetcher
-from .fetcher import read_file
 from .plan import Upstream
 
 
@@ -72,7 +71,7 @@ class FeatureSource:
             items, size_of = list(zip(texts, labels)), lambda i: len(texts[i])
         else:
             paths = self.fetcher.wav_files(self.upstream.audio["path"].to_numpy()[rows])
-            keys = [features.content_key(read_file(path)) for path in paths]
+            keys = [features.content_key(self.fetcher.read_wav(path)) for path in paths]
             items = _LazyRows(len(paths), lambda i: self.fetcher.decoded_wav(paths[i]))  # read again only on a cache miss
             size_of = lambda i: soundfile.info(paths[i]).duration  # noqa: E731 (header only)
         return features.cached_features(keys, items, self.extractor(modality), self.cache_dir, size_of)

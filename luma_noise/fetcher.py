@@ -37,6 +37,7 @@ class Fetcher:
         self.streaming = isinstance(dl_manager, datasets.StreamingDownloadManager)
         self.options = download.Options.from_download_config(dl_manager.download_config, cache_dir)
         self._paths = {}  # {url: local path} of every file fetched in this build
+        self._checked = set()  # local wav files already read whole and checked in this build (`read_wav`)
 
     def fetch(self, urls: list, md5: Optional[dict] = None) -> list:
         """Local paths of many files (same order): a local mirror's own files, read in place (the
@@ -109,12 +110,21 @@ class Fetcher:
             return urls
         # a local mirror's wavs are read in place; missing ones are named with the damaged ones below
         local = dict(zip(every, every if self.local_mirror else self.fetch(every)))
-        bad = [(url, path, problem) for url, path in local.items() if (problem := wav_check.file_problem(path))]
+        bad = [(url, path, problem) for url, path in local.items()
+               if path not in self._checked and (problem := wav_check.file_problem(path))]
         if bad:
             base = self.bases["luma"]
             raise download.UnreadableFileError(bad_wavs_message(
                 [download.unreadable(url[len(base):], path, url, self.options, problem) for url, path, problem in bad]))
         return {split: [local[url] for url in split_urls] for split, split_urls in urls.items()}
+
+    def read_wav(self, path: str) -> bytes:
+        """The bytes of a fetched wav file, checked whole (a damaged file is named); the stored-wav
+        check (`stored_wavs`) does not read its header again."""
+        data = read_file(path)
+        _check_wav_bytes(path, data)
+        self._checked.add(path)
+        return data
 
     @staticmethod
     def decoded_wav(path: str):
@@ -140,10 +150,14 @@ def decode_wav_file(path: str):
     """(float32 mono samples, sample rate) of one wav file, for feature extraction; a damaged
     file is named."""
     data = read_file(path)
+    _check_wav_bytes(path, data)
+    return decode_wav(data)
+
+
+def _check_wav_bytes(path: str, data: bytes) -> None:
     problem = wav_check.bytes_problem(data)
     if problem:
         raise download.UnreadableFileError(f"{path} cannot be read as a wav file ({problem})")
-    return decode_wav(data)
 
 
 def read_wavs(files: list, options: download.Options) -> list:

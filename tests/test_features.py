@@ -439,6 +439,10 @@ class _Fetcher:
     def wav_files(self, paths):
         return list(paths)
 
+    def read_wav(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
     def decoded_wav(self, path):
         self.decoded.append(path)
         samples, rate = soundfile.read(path, dtype="float32")
