@@ -91,7 +91,7 @@ def model_kwargs(tmp_path_factory):
 def translation_params(tmp_path_factory):
     from marian_models import build_marian_model
 
-    folder = tmp_path_factory.mktemp("translation")  # recorded in the examples, as <tmp>/translation0
+    folder = tmp_path_factory.mktemp("same-bytes-translation", numbered=False)  # in the records: a fixed name
     return {"BackTranslationNoise": {"from_model_name": build_marian_model(folder / "forth", seed=0)[0],
                                      "to_model_name": build_marian_model(folder / "back", seed=1)[0],
                                      "max_length": 16}}
