@@ -17,8 +17,8 @@ import datasets
 from . import examples
 from . import features
 from . import image
-from . import models
 from . import options
+from . import required_models
 from . import sample_noise
 from . import sources
 from . import text
@@ -209,7 +209,7 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         config = self.config
         feature_cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
-        models.check_available(config, feature_cache)  # before any download: names missing models and remedies
+        required_models.check_available(config, feature_cache)  # before any download: names missing models and remedies
         if config.mirror:
             self.info.splits = None  # a mirror may hold a subset: don't hold it to the recorded sizes
         bases = sources.source_bases({k: v.format(revision=config.luma_revision) for k, v in _UPSTREAM.items()}, config.mirror)

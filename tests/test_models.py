@@ -6,7 +6,7 @@ import pytest
 
 from helpers import load
 from luma_noise.features import FeatureCache
-from luma_noise.models import ModelNotAvailableError, check_available, needed_feature_models
+from luma_noise.required_models import ModelNotAvailableError, check_available, needed_feature_models
 
 
 def _no_sources(monkeypatch):
