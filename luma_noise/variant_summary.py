@@ -98,30 +98,30 @@ def _train_features(train, modality: str, config, feature_cache_dir, progress: b
     from PIL import Image
 
     from . import audio
-    from . import features as deep
+    from . import features
 
     true_label = "original_label" if "original_label" in train.column_names else "label"
     got = _columns(train, [modality, true_label])
     labels = np.asarray(got[true_label], dtype=np.int64)
     if modality == "image":
         items = [np.asarray(Image.open(io.BytesIO(value["bytes"])).convert("RGB")) for value in got["image"]]
-        keys = [deep.content_key(str(item.shape), item.tobytes()) for item in items]
+        keys = [features.content_key(str(item.shape), item.tobytes()) for item in items]
         size_of = None
     elif modality == "audio":
         wavs = [value["bytes"] for value in got["audio"]]
-        keys = [deep.content_key(wav) for wav in wavs]
+        keys = [features.content_key(wav) for wav in wavs]
         items = _Decoded(wavs, audio.decode_wav)
         size_of = lambda i: len(wavs[i])  # noqa: E731 (bytes ~ duration: batches of similar length)
     else:
         items = [(text, CLASSES[label]) for text, label in zip(got["text"], labels)]
-        keys = [deep.content_key(text, word) for text, word in items]
+        keys = [features.content_key(text, word) for text, word in items]
         size_of = lambda i: len(items[i][0])  # noqa: E731
     model_id = getattr(config, f"{modality}_feature_model")
     revision = getattr(config, f"{modality}_feature_revision", None)  # as the builder's FeatureSource reads it
-    cache = deep.FeatureCache(feature_cache_dir, modality, model_id, revision)
+    cache = features.FeatureCache(feature_cache_dir, modality, model_id, revision)
     computed = len(set(keys) - set(cache.read(set(keys))))
-    extractor = deep.Extractor(modality, model_id, revision)
-    return deep.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
+    extractor = features.Extractor(modality, model_id, revision)
+    return features.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
 
 
 class _Decoded:
