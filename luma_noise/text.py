@@ -36,6 +36,9 @@ their record: nlpaug returns [] for "" and strips "  " to "". Other texts go thr
 tokenise/detokenise round trip (e.g. surrounding whitespace is stripped).
 
 Heavy imports (nlpaug pulls in torch and transformers, ~5 s) happen on the first `TextNoise(...)`.
+
+Longer than 300 lines (50 of them this docstring) because every noise's parameters are checked
+here, against the augmenter they are passed to, before any model loads.
 """
 
 import contextlib
