@@ -66,11 +66,11 @@ def _canonical(value, folder: str):
 
 
 def split_digest(dataset, folder: str) -> str:
-    """sha256 of a split's features and of every example in order (images and audio as stored
-    bytes; paths under the temporary `folder` made independent of it)."""
+    """sha256 of a split's columns (in order) and features, and of every example in order (images
+    and audio as stored bytes; paths under the temporary `folder` made independent of it)."""
     import datasets
 
-    digest = hashlib.sha256(json.dumps(dataset.features.to_dict(), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([list(dataset.features), dataset.features.to_dict()], sort_keys=True).encode())
     dataset = dataset.cast_column("image", datasets.Image(decode=False)).cast_column("audio", datasets.Audio(decode=False))
     for example in dataset:
         digest.update(json.dumps(_canonical(example, folder), sort_keys=True).encode())
