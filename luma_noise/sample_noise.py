@@ -13,7 +13,6 @@ settings leaves the other modalities' draws alone.
 
 import dataclasses
 import os
-import types
 from typing import Optional, Protocol
 
 from .audio import AudioNoise
@@ -66,23 +65,6 @@ def image_settings(config) -> ImageSettings:
                              tuple(config.image_corruptions), config.image_severity, config.image_severity_tables)
     severity = config.image_severity if config.image_noise_ratio else REFERENCE_DEFAULT_SEVERITY
     return ImageSettings(REFERENCE_IMAGE_RATIO, True, True, tuple(config.image_corruptions), severity, "cifar10-c")
-
-
-def describe_images(config_name: str, fields: dict) -> str:
-    """The image noise of a named config with field overrides (as results.json records them), in
-    words: which data a run was trained on, for the report."""
-    from .builder import LumaConfig
-    from .options import NAMED_CONFIGS
-
-    values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
-    values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})
-    images = image_settings(types.SimpleNamespace(**values))
-    splits = ", ".join(["train"] * images.train + ["test", "ood"] * images.test)
-    if not images.ratio or not splits:
-        return "clean images"
-    how = "as the reference tool effectively built them" if values["reference_effective"] else "as configured"
-    return (f"images {how}: {images.ratio:.0%} corrupted ({splits}), severity {images.severity} "
-            f"of {'CIFAR-10-C' if images.tables == 'cifar10-c' else 'ImageNet-C'}'s tables")
 
 
 def splits_noised(train: bool, test: bool) -> tuple:

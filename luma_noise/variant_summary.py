@@ -1,4 +1,5 @@
-"""What a built LUMA variant did, computed from its examples (not from its config).
+"""What a built LUMA variant did, computed from its examples (not from its config); and, for the
+report, what a variant's image noise is, in words, from its config (`describe_images`).
 
 `summarize(dataset_dict, config)` reads the built splits' columns: rows per split, labels
 switched (`original_label != label`), sample noise drawn per modality (the `noise` column),
@@ -8,7 +9,9 @@ prints it for people.
 """
 
 import collections
+import dataclasses
 import io
+import types
 
 import numpy as np
 
@@ -165,3 +168,21 @@ def format_summary(summary: dict) -> str:
 
 def _percent(n: int, total: int) -> str:
     return f"{100 * n / total:.1f} %" if total else "-"
+
+
+def describe_images(config_name: str, fields: dict) -> str:
+    """The image noise of a named config with field overrides (as results.json records them), in
+    words: which data a run was trained on, for the report."""
+    from .builder import LumaConfig
+    from .options import NAMED_CONFIGS
+    from .sample_noise import image_settings
+
+    values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
+    values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})
+    images = image_settings(types.SimpleNamespace(**values))
+    splits = ", ".join(["train"] * images.train + ["test", "ood"] * images.test)
+    if not images.ratio or not splits:
+        return "clean images"
+    how = "as the reference tool effectively built them" if values["reference_effective"] else "as configured"
+    return (f"images {how}: {images.ratio:.0%} corrupted ({splits}), severity {images.severity} "
+            f"of {'CIFAR-10-C' if images.tables == 'cifar10-c' else 'ImageNet-C'}'s tables")
