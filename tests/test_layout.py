@@ -80,3 +80,55 @@ def test_every_variant_module_is_registered_in_order():
     assert names == ["diversity", "label_noise", "conflict"]
     for module in variants.registry():
         assert {"is_on", "feature_modalities", "apply", "column_values"} <= set(vars(module)), module.__name__
+
+
+_REVERSED_TEST = '''
+"""A test variant: the test split in reverse order, with each example's old position as a column."""
+import dataclasses
+import numpy as np
+
+ORDER = 40
+COLUMNS = {"old_position": "string"}
+
+
+def is_on(config):
+    return config.num_sampling == 3  # a field no other variant of `clean` reads
+
+
+def feature_modalities(config):
+    return ()
+
+
+def column_values(plan):
+    return {"old_position": [str(i) for i in getattr(plan, "old_position", range(len(plan)))]}
+
+
+def apply(plans, upstream, config, features):
+    test = plans["test"]
+    order = np.arange(len(test))[::-1]
+    fields = {f.name: getattr(test, f.name) for f in dataclasses.fields(test)}
+    reversed_test = dataclasses.replace(test, **{k: v[order] for k, v in fields.items() if isinstance(v, np.ndarray)})
+    reversed_test.old_position = order
+    return {**plans, "test": reversed_test}
+'''
+
+
+def test_adding_a_variant_is_adding_one_module(mirror, tmp_path, monkeypatch):
+    """A module dropped into the variants package reaches load_dataset: its plans, its column."""
+    from helpers import load
+    from luma_noise import variants
+
+    (tmp_path / "reversed_test.py").write_text(_REVERSED_TEST)
+    monkeypatch.setattr(variants, "__path__", [*variants.__path__, str(tmp_path)])
+    variants.registry.cache_clear()
+    try:
+        plain = load(mirror=str(mirror[0]), cache_dir=str(tmp_path / "plain"))
+        reversed_ = load(mirror=str(mirror[0]), cache_dir=str(tmp_path / "reversed"), num_sampling=3)
+        assert "old_position" not in plain["test"].column_names
+        n = len(plain["test"])
+        assert reversed_["test"]["text_index"] == plain["test"]["text_index"][::-1]
+        assert reversed_["test"]["old_position"] == [str(i) for i in range(n - 1, -1, -1)]
+        assert reversed_["train"]["old_position"] == [str(i) for i in range(len(plain["train"]))]  # on every split
+        assert reversed_["train"]["text_index"] == plain["train"]["text_index"]
+    finally:
+        variants.registry.cache_clear()
