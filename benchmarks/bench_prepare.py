@@ -84,9 +84,11 @@ def record_phases(builder_class) -> list:
                 phases.append((f"{label} {split}".strip(), start - phases[0], time.perf_counter() - phases[0]))
         setattr(owner, name, wrapper)
 
-    timed(builder_class, "_read_upstream", "read the upstream")
-    timed(builder_class, "_plans", "plans")
-    timed(builder_class, "_stored_audio", "check the stored wavs (images encode meanwhile)")
+    from luma_noise import fetcher, variants
+
+    timed(fetcher.Fetcher, "read_upstream", "read the upstream")
+    timed(variants, "plan_splits", "plans")
+    timed(fetcher.Fetcher, "stored_wavs", "check the stored wavs (images encode meanwhile)")
     timed(builder_class, "_split_generators", "split generators in all")
     timed(datasets.builder.GeneratorBasedBuilder, "_prepare_split", "write split")
     return phases
