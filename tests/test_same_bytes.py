@@ -4,7 +4,8 @@ reference tool's images, label noise on one modality composed with conflict, com
 the EDM images) is built through `load_dataset` on the fixture mirror and its digest compared
 with the one recorded in `tests/data/split_digests.json`.
 
-The digests were recorded before the builder was reorganised (issue 18), so a refactor that
+The digests were recorded on the code before the builder was reorganised (issue 18; commit
+68636c3 of branch h-builder, checked out alone), so a refactor that
 changes a single byte, column or feature type of any example fails here. A change that is meant
 to change content (and bumps `_VERSION`) records them again:
 
