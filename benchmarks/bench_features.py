@@ -34,7 +34,7 @@ from luma_noise import features
 
 # Items whose features a first build extracts at the real row counts: label_noise_* the
 # train and test splits (21,000 + 4,200 per modality), low_diversity every candidate of
-# `uncertainty.diversity_pool` (counted in a build of `python -m luma_noise.fixtures.mirror --scale 1.0`).
+# `variants.diversity.pool` (counted in a build of `python -m luma_noise.fixtures.mirror --scale 1.0`).
 WORKLOADS = {
     "label_noise_*": {"image": 25_200, "audio": 25_200, "text": 25_200},
     "low_diversity": {"image": 50_160, "audio": 115_769, "text": 52_299},

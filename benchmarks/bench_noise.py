@@ -186,19 +186,19 @@ def audio_speed(rng: np.random.Generator, clips: int, rounds: int) -> list:
 def text_speed(rng: np.random.Generator, rounds: int):
     """Rows (noise, best ms/text, median ms/text, note), or a string saying why text noise was skipped."""
     try:
-        from luma_noise import text as text_noise
+        from luma_noise import text
     except ImportError as err:  # the module or one of its dependencies (nlpaug) is missing
         return f"skipped: luma_noise.text is not available ({err})"
-    if not hasattr(text_noise, "TextNoise"):
+    if not hasattr(text, "TextNoise"):
         return "skipped: luma_noise.text has no TextNoise"
-    names = getattr(text_noise, "TEXT_NOISES", ("KeyboardNoise", "SpellingNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise"))
+    names = getattr(text, "TEXT_NOISES", ("KeyboardNoise", "SpellingNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise"))
     texts = [TEXTS[i % len(TEXTS)] for i in range(64)]
     rows = []
     for name in names:
         if name in TEXT_SKIPPED:
             continue
         try:
-            noise = text_noise.TextNoise([name])
+            noise = text.TextNoise([name])
             seeds = rng.integers(2**32, size=len(texts))
             noise(texts[:1], [np.random.default_rng(0)])  # warm-up: nlpaug's first call loads its tables
             # Fresh generators per round, so every round does the same work.

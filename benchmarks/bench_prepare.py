@@ -84,9 +84,11 @@ def record_phases(builder_class) -> list:
                 phases.append((f"{label} {split}".strip(), start - phases[0], time.perf_counter() - phases[0]))
         setattr(owner, name, wrapper)
 
-    timed(builder_class, "_read_upstream", "read the upstream")
-    timed(builder_class, "_plans", "plans")
-    timed(builder_class, "_stored_audio", "check the stored wavs (images encode meanwhile)")
+    from luma_noise import fetcher, variants
+
+    timed(fetcher.Fetcher, "read_upstream", "read the upstream")
+    timed(variants, "plan_splits", "plans")
+    timed(fetcher.Fetcher, "stored_wavs", "check the stored wavs (images encode meanwhile)")
     timed(builder_class, "_split_generators", "split generators in all")
     timed(datasets.builder.GeneratorBasedBuilder, "_prepare_split", "write split")
     return phases
@@ -98,10 +100,10 @@ def planned_examples(builder, work: Path) -> dict:
     import numpy as np
     from PIL import Image
 
-    from luma_noise.builder import _unpack
+    from luma_noise.examples import unpack
 
     dl_manager = datasets.DownloadManager(download_config=datasets.DownloadConfig(cache_dir=str(work / "floor-downloads")))
-    planned = {str(gen.name): [ex for block in gen.gen_kwargs["blocks"] for ex in _unpack(block)]
+    planned = {str(gen.name): [ex for block in gen.gen_kwargs["blocks"] for ex in unpack(block)]
                for gen in builder._split_generators(dl_manager)}
     for split_examples in planned.values():  # un-noised images are planned PNG-encoded: the floor encodes pixels
         for ex in split_examples:
@@ -120,7 +122,7 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
     """(wall, CPU) seconds to PNG-encode, read the wavs of and write to Arrow every planned example."""
     import pyarrow as pa
 
-    from luma_noise.builder import _read_file as read_file  # the builder's own read
+    from luma_noise.fetcher import read_file  # the builder's own read
     from luma_noise.examples import png_bytes
 
     schema = features.arrow_schema

@@ -147,6 +147,16 @@ class AudioNoise:
         raise RuntimeError(f"{MAX_DRAWS} drawn background segments were all digital silence "
                            f"(last: {params['background']} at {params['offset_s']:.3f} s); check background_paths")
 
+    def noise(self, wavs: list, rngs: list) -> list:
+        """(noised wav bytes, record) of each pair of wav file bytes and generator (`self(...)` on
+        its decoded samples, encoded as 16-bit PCM): the `sample_noise.ModalityNoise` protocol."""
+        out = []
+        for data, rng in zip(wavs, rngs):
+            samples, rate = decode_wav(data)
+            noised, record = self(samples, rate, rng)
+            out.append((encode_wav(noised, rate), record))
+        return out
+
     def apply(self, samples: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
         """Mix with given parameters (a record's `params`: snr_db, background, offset_s); float32 out."""
         samples = _check_clip(samples, sample_rate)

@@ -23,6 +23,9 @@ Differences from the reference, all by design or unavoidable:
 Every function takes a (32, 32, 3) uint8 RGB array (the reference hard-codes 32 px), a severity
 1..5 and a Generator, and returns a (32, 32, 3) float array on the 0-255 scale (not rounded;
 `luma_noise.image.corrupt_image` clips and rounds).
+
+Longer than 300 lines because it is one table-driven registry of 15 corruptions, five severity
+rows each, as `imagecorruptions` lays them out.
 """
 
 import functools

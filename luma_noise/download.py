@@ -19,6 +19,9 @@ huggingface.co/docs/hub/rate-limits). This module fetches such lists:
 Written here rather than with `huggingface_hub.utils.http_backoff`: that retries each request on
 its own (every worker sleeps and logs on its own 429) and refuses every URL, mirrors included,
 under HF_HUB_OFFLINE; a shared pause across workers needs the loop here. Timings are seconds.
+
+Longer than 300 lines because one client (retries, the shared rate-limit pause, resume, md5, the
+token) serves both the cached downloads and streaming's in-memory fetches.
 """
 
 import contextlib

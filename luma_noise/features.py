@@ -31,6 +31,10 @@ every row already computed, and only missing rows are extracted.
 
 torch and transformers are imported inside the functions that need them: the dataset
 script imports `luma_noise` for every config, and most configs never extract features.
+
+Longer than 300 lines because extraction and its cache share one contract (a row is keyed by the
+content its extractor reads): the three modalities' input steps, the batching and the cache are
+read together; each function fits a screen.
 """
 
 import concurrent.futures

@@ -167,6 +167,10 @@ class ImageNoise:
             params["tables"] = self.tables
         return noised, NoiseRecord("image", name, params)
 
+    def noise(self, images: list, rngs: list) -> list:
+        """`self(image, rng)` for each pair: the `sample_noise.ModalityNoise` protocol."""
+        return [self(image, rng) for image, rng in zip(images, rngs)]
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB between two same-shape 8-bit images (peak 255); inf if equal."""

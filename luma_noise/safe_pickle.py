@@ -37,6 +37,9 @@ Arrow-backed columns (`pyarrow`, `ArrowStringArray`, `StringDtype`: what pandas 
 for string columns by default) are refused with an error that says so: they are rebuilt
 from raw buffers, offsets and lengths that nothing validates.
 
+Longer than 300 lines because an allow-list unpickler is only safe when every callable it admits
+is checked in one place.
+
 A Python 2 `str` longer than 64 KiB (with `encoding="latin1"`, CIFAR's) is kept as bytes
 instead of being decoded to text: only an array's raw data is that long, numpy's
 `__setstate__` takes bytes as well as text, and decoding 150 MB to text only for numpy to

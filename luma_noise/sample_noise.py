@@ -12,13 +12,28 @@ settings leaves the other modalities' draws alone.
 """
 
 import dataclasses
-import types
-from typing import Optional
+import os
+from typing import Optional, Protocol
 
-from . import audio as audio_noise
-from . import image as image_noise
+from .audio import AudioNoise
 from .classes import MODALITIES
+from .image import ImageNoise
+from .records import NoiseRecord
 from .rng import derive_rng
+
+
+class ModalityNoise(Protocol):
+    """One modality's sample noise (`ImageNoise`, `AudioNoise`, `TextNoise`), as `SampleNoise`
+    drives it: for each content, its parameters are drawn from that content's generator only,
+    applied, and recorded. Contents are in the planned examples' form: (H, W, 3) uint8 images,
+    wav file bytes, texts. Called on a batch: back-translation runs its models on batches."""
+
+    def noise(self, contents: list, rngs: list) -> list[tuple[object, NoiseRecord]]:
+        """(noised content, NoiseRecord) per (content, numpy.random.Generator) pair."""
+
+
+# The planned example's key holding each modality's content.
+CONTENT_FIELDS = {"image": "image", "audio": "audio_bytes", "text": "text"}
 
 
 # The reference tool's image noise: its image noise function never receives the configured
@@ -52,26 +67,14 @@ def image_settings(config) -> ImageSettings:
     return ImageSettings(REFERENCE_IMAGE_RATIO, True, True, tuple(config.image_corruptions), severity, "cifar10-c")
 
 
-def describe_images(config_name: str, fields: dict) -> str:
-    """The image noise of a named config with field overrides (as results.json records them), in
-    words: which data a run was trained on, for the report."""
-    from .builder import LumaConfig
-    from .options import NAMED_CONFIGS
-
-    values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
-    values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})
-    images = image_settings(types.SimpleNamespace(**values))
-    splits = ", ".join(["train"] * images.train + ["test", "ood"] * images.test)
-    if not images.ratio or not splits:
-        return "clean images"
-    how = "as the reference tool effectively built them" if values["reference_effective"] else "as configured"
-    return (f"images {how}: {images.ratio:.0%} corrupted ({splits}), severity {images.severity} "
-            f"of {'CIFAR-10-C' if images.tables == 'cifar10-c' else 'ImageNet-C'}'s tables")
-
-
 def splits_noised(train: bool, test: bool) -> tuple:
     """Split names a modality's noise applies to: train and/or test+ood."""
     return (("train",) if train else ()) + (("test", "ood") if test else ())
+
+
+def noises_audio(config) -> bool:
+    """Whether the config noises the audio of some split (so the build needs ESC-50)."""
+    return bool(config.audio_noise_ratio and (config.audio_noise_train or config.audio_noise_test))
 
 
 @dataclasses.dataclass
@@ -94,9 +97,9 @@ class SampleNoise:
         splits["image"] = splits_noised(images.train, images.test)
         noises = {m: None for m in MODALITIES}
         if ratios["image"]:
-            noises["image"] = image_noise.ImageNoise(images.corruptions, images.severity, images.tables)
+            noises["image"] = ImageNoise(images.corruptions, images.severity, images.tables)
         if ratios["audio"] and splits["audio"]:  # no split noised: no ESC-50 (the builder skips it)
-            noises["audio"] = audio_noise.AudioNoise(esc50_files, config.audio_min_snr_db, config.audio_max_snr_db)
+            noises["audio"] = AudioNoise(esc50_files, config.audio_min_snr_db, config.audio_max_snr_db)
         if ratios["text"]:
             from .text import TextNoise
 
@@ -112,23 +115,32 @@ class SampleNoise:
             return False
         return bool(self._rng("noise-select", modality, split, key).random() < self.ratios[modality])
 
-    def apply(self, batch: list, split: str) -> None:
-        """Noise a batch in place: each example's `image` (uint8 array), `audio_bytes` (wav)
-        and `text`, and set its `noise` to {modality: record feature or None}."""
-        for example in batch:
-            example["noise"] = {m: None for m in MODALITIES}
-        for example in self._noised_examples(batch, "image", split):
-            noised, record = self.noises["image"](example["image"], self._rng("noise", "image", split, example["key"]))
-            example["image"], example["noise"]["image"] = noised, record.to_feature()
-        for example in self._noised_examples(batch, "audio", split):
-            samples, rate = audio_noise.decode_wav(example["audio_bytes"])
-            noised, record = self.noises["audio"](samples, rate, self._rng("noise", "audio", split, example["key"]))
-            example["audio_bytes"], example["noise"]["audio"] = audio_noise.encode_wav(noised, rate), record.to_feature()
-        chosen = self._noised_examples(batch, "text", split)
-        if chosen:  # one call for the batch: back-translation runs its models on batches
-            rngs = [self._rng("noise", "text", split, example["key"]) for example in chosen]
-            for example, (text, record) in zip(chosen, self.noises["text"]([e["text"] for e in chosen], rngs)):
-                example["text"], example["noise"]["text"] = text, record.to_feature()
+    def apply(self, batch: list, split: str) -> list:
+        """The batch's examples noised (new dicts; `batch` is left as it is): the content of each
+        modality (`CONTENT_FIELDS`) of the examples drawn for it, and `noise` set to {modality:
+        record feature or None}. One call per modality for the batch (`ModalityNoise.noise`)."""
+        out = [{**example, "noise": {m: None for m in MODALITIES}} for example in batch]
+        for modality, noise in self.noises.items():
+            chosen = [example for example in out if self.is_noised(modality, split, example["key"])]
+            if not chosen:
+                continue
+            field = CONTENT_FIELDS[modality]
+            rngs = [self._rng("noise", modality, split, example["key"]) for example in chosen]
+            for example, (content, record) in zip(chosen, noise.noise([e[field] for e in chosen], rngs)):
+                example[field], example["noise"][modality] = content, record.to_feature()
+        return out
 
-    def _noised_examples(self, batch: list, modality: str, split: str) -> list:
-        return [example for example in batch if self.is_noised(modality, split, example["key"])]
+
+_PER_PROCESS = {}  # {process id: (config key, SampleNoise)}: models and dictionaries load once per process
+
+
+def for_process(config, esc50_files) -> Optional[SampleNoise]:
+    """`SampleNoise.from_config`, built once per process and config (every shard reuses it).
+
+    Kept per process id: a forked worker builds its own and leaves its parent's alone (their
+    models' thread pools don't survive the fork; even deleting them there can hang)."""
+    key = (repr(config), tuple(esc50_files))
+    cached = _PER_PROCESS.get(os.getpid())
+    if cached is None or cached[0] != key:
+        _PER_PROCESS[os.getpid()] = (key, SampleNoise.from_config(config, esc50_files))
+    return _PER_PROCESS[os.getpid()][1]

@@ -24,24 +24,9 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
   misspelling a seed picks changed with PYTHONHASHSEED (i.e. between processes); the lists are
   sorted here. nlpaug also keeps one dictionary per process and ignores a later `dict_path`;
   each augmenter here loads its own.
-- BackTranslationNoise: nlpaug translates through a `DataLoader` with a worker process, which
-  fails inside daemonic processes (`datasets.map(num_proc=...)`); here batches run in-process,
-  are padded per batch (not to the longest text of the call), and never sample (`do_sample=False`).
-  It takes three more parameters: `backend` ("ctranslate2" or "transformers"), `num_beams` (None:
-  the model's generation config) and `compute_type` (CTranslate2's, e.g. "int8").
-  The default is not the reference's: nlpaug's facebook/wmt19 models with 5 beams take 6.2 s of
-  CPU per LUMA passage (8.6 s wall on 2 torch threads: 6-17 h for the ~7,265 texts of the default
-  sample_noise on 2 cores); opus-mt's Marian models (~74M parameters each), converted once to
-  CTranslate2 and run in int8 with greedy search, take 0.48 s of CPU, two texts at a time on 2
-  cores (~30 min; benchmarks/bench_back_translation.py, docs/performance.md). Smaller models,
-  8-bit weights and greedy decoding give blander, more literal paraphrases than the reference's.
-  The reference is one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
-  A text's logits differ slightly between being translated alone and in a padded batch (torch
-  ~1e-6; CTranslate2 on CPU likewise), which can flip a near-tie, so only batch_size=1 makes a
-  text's output independent of the other texts in the call: that is the default on CPU; on CUDA
-  it is 32. CTranslate2 uses both cores anyway, one text per replica (`CTranslate2BackTranslation`).
-  FSMT tokenizers need the `sacremoses` package, Marian ones `sentencepiece`, the default backend
-  `ctranslate2`: checked in `TextNoise(...)`.
+- BackTranslationNoise: nlpaug's translates through a worker process, which fails inside daemonic
+  processes; it runs in-process here, through CTranslate2 by default (`luma_noise.back_translation`,
+  which says why its default models are not the reference's and holds its fork-safety machinery).
 
 AntonymNoise and SynonymNoise need NLTK's WordNet and English POS tagger, checked in
 `TextNoise(...)` (nlpaug would try to download them, and the tagger under its pre-3.9 name).
@@ -51,6 +36,9 @@ their record: nlpaug returns [] for "" and strips "  " to "". Other texts go thr
 tokenise/detokenise round trip (e.g. surrounding whitespace is stripped).
 
 Heavy imports (nlpaug pulls in torch and transformers, ~5 s) happen on the first `TextNoise(...)`.
+
+Longer than 300 lines (50 of them this docstring) because every noise's parameters are checked
+here, against the augmenter they are passed to, before any model loads.
 """
 
 import contextlib
@@ -64,6 +52,8 @@ import random
 
 import numpy as np
 
+from luma_noise import back_translation
+from luma_noise.back_translation import missing_tokenizer_packages
 from luma_noise.records import NoiseRecord
 
 TEXT_NOISES = ("KeyboardNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise", "SpellingNoise",
@@ -85,10 +75,6 @@ _NLPAUG = {
                               "to_model_name": "Helsinki-NLP/opus-mt-de-en",
                               "backend": "ctranslate2", "compute_type": "int8", "num_beams": 1}),
 }
-# The reference tool's back-translation (nlpaug's default models and their beam search through
-# `transformers`), one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.
-REFERENCE_BACK_TRANSLATION = {"from_model_name": "facebook/wmt19-en-de", "to_model_name": "facebook/wmt19-de-en",
-                              "backend": "transformers", "num_beams": None}
 _PROBABILITIES = ("aug_p", "aug_char_p", "aug_word_p")
 _RANGES = (("aug_min", "aug_max"), ("aug_char_min", "aug_char_max"), ("aug_word_min", "aug_word_max"))
 _COUNTS = ("aug_min", "aug_max", "aug_char_min", "aug_char_max", "aug_word_min", "aug_word_max",
@@ -104,9 +90,6 @@ _CHOICES = {
                                                "int8_bfloat16", "int16", "float16", "bfloat16", "float32"),
 }
 _FILE_PARAMS = ("dict_path", "model_path", "dict_of_path")
-
-# Checkpoint families whose tokenizers need a package that transformers does not install.
-_TOKENIZER_PACKAGES = {"facebook/wmt19-": "sacremoses", "Helsinki-NLP/opus-mt-": "sentencepiece"}
 
 # NLTK downloader id -> resource path that nltk 3.9+ looks up (the tagger is JSON now, not the
 # old pickled `averaged_perceptron_tagger`, which is what nlpaug would try to download).
@@ -137,13 +120,6 @@ def missing_wordnet_data(lang: str = "eng") -> list[str]:
 def wordnet_install_command(packages=("wordnet", "averaged_perceptron_tagger_eng")) -> str:
     """The shell command that installs NLTK `packages` into NLTK's default data folder."""
     return "python -m nltk.downloader " + " ".join(packages)
-
-
-def missing_tokenizer_packages(model_names) -> list[str]:
-    """Python packages that the tokenizers of `model_names` (known families only: FSMT's
-    facebook/wmt19-*, Marian's Helsinki-NLP/opus-mt-*) need and that are not installed."""
-    return sorted({package for name in model_names for prefix, package in _TOKENIZER_PACKAGES.items()
-                   if str(name).startswith(prefix) and importlib.util.find_spec(package) is None})
 
 
 def text_noise_defaults(name: str) -> dict:
@@ -246,92 +222,10 @@ def _seeded_global_random(seed: int):
         np.random.set_state(numpy_state)
 
 
-_FORKED = []  # non-empty in a process forked from the one that imported this module
-
-
-def _note_fork() -> None:
-    _FORKED.append(os.getpid())
-
-
-os.register_at_fork(after_in_child=_note_fork)
-
-
-def _torch_fork_safe(torch) -> None:
-    """In a forked worker (`num_proc`), run torch on one thread. A parent that already ran
-    torch's OpenMP pool leaves it unusable in the child: the first multi-threaded op hangs
-    (PyTorch's DataLoader workers do the same for the same reason)."""
-    if _FORKED and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
-
-
-# Translators a forked process inherited: never freed there, since freeing one waits for its
-# worker threads, which exist only in the parent (a forked datasets worker exits by os._exit).
-_INHERITED_TRANSLATORS = []
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-class CTranslate2BackTranslation:
-    """Back-translation through CTranslate2 (the model interface nlpaug's augmenter calls:
-    `predict(texts) -> texts`, `device`).
-
-    Both `transformers` checkpoints are converted once (`models.converted_model`) and loaded with
-    `compute_type`. Each translator runs one text per batch (`batch_size` 1) on one thread per
-    replica, with as many replicas as cores (one in a forked worker): a text is always computed
-    alone, the same way, so its output does not depend on the other texts, the number of
-    replicas or the process (CTranslate2 on CPU can change a text's output with the padding of a
-    larger batch). Tokenisation is the checkpoint's own tokenizer. A forked process loads its
-    own translators on first use (the parent's worker threads are not in it)."""
-
-    def __init__(self, src_model_name, tgt_model_name, device="cpu", batch_size=1, max_length=300,
-                 num_beams=1, compute_type="int8"):
-        from transformers import AutoTokenizer
-
-        self.device, self.batch_size, self.max_length, self.num_beams = device, batch_size, max_length, num_beams
-        self.names, self.compute_type = (src_model_name, tgt_model_name), compute_type
-        self.tokenizers = [AutoTokenizer.from_pretrained(name) for name in self.names]
-        self._load()
-
-    def _load(self) -> None:
-        import ctranslate2
-        import torch
-
-        from .models import converted_model
-
-        replicas = 1 if _FORKED else _cores()
-        torch_threads = torch.get_num_threads()
-        self.translators = [ctranslate2.Translator(str(converted_model(name)), device=self.device,
-                                                   compute_type=self.compute_type, inter_threads=replicas,
-                                                   intra_threads=1)
-                            for name in self.names]
-        torch.set_num_threads(torch_threads)  # the translator set this thread's OpenMP count to 1
-        self.pid = os.getpid()
-
-    def predict(self, texts, target_words=None, n=1):
-        if self.pid != os.getpid():  # forked
-            _INHERITED_TRANSLATORS.extend(self.translators)
-            self._load()
-        for translator, tokenizer in zip(self.translators, self.tokenizers):
-            sources = [tokenizer.convert_ids_to_tokens(tokenizer(text, truncation=True)["input_ids"])
-                       for text in texts]
-            results = translator.translate_batch(sources, max_batch_size=self.batch_size, beam_size=self.num_beams,
-                                                 max_decoding_length=self.max_length or 256)
-            texts = [tokenizer.decode(tokenizer.convert_tokens_to_ids(result.hypotheses[0]), skip_special_tokens=True)
-                     for result in results]
-        return texts
-
-
 @functools.cache
 def _fixed_classes() -> dict:
     """nlpaug subclasses fixing what breaks LUMA's guarantees (see module docstring)."""
-    import torch
     import nlpaug.augmenter.word as naw
-    import nlpaug.model.lang_models as nml
     import nlpaug.model.word_dict as nmwd
 
     class SortedSpellingAug(naw.SpellingAug):
@@ -340,50 +234,7 @@ def _fixed_classes() -> dict:
             model.dict = {word: sorted(candidates) for word, candidates in model.dict.items()}
             return model
 
-    class InProcessMtTransformers(nml.MtTransformers):
-        num_beams = None  # None: the model's generation config
-
-        def translate_one_step_batched(self, data, tokenizer, model):
-            _torch_fork_safe(torch)
-            beams = {"num_beams": self.num_beams} if self.num_beams else {}
-            translated = []
-            for start in range(0, len(data), self.batch_size):
-                encoded = tokenizer(data[start:start + self.batch_size], padding=True,
-                                    truncation=True, return_tensors="pt")
-                with torch.no_grad():
-                    ids = model.generate(input_ids=encoded["input_ids"].to(self.device),
-                                         attention_mask=encoded["attention_mask"].to(self.device),
-                                         max_length=self.max_length, do_sample=False, **beams)
-                translated += tokenizer.batch_decode(ids.cpu(), skip_special_tokens=True)
-            return translated
-
-    # Same class name on purpose: nlpaug's `augment` sends a list to the model in one call only
-    # for classes *named* "BackTranslationAug" (else it calls `substitute` once per text).
-    class BackTranslationAug(naw.BackTranslationAug):
-        """nlpaug's, plus `backend` ("ctranslate2" or "transformers"), `num_beams` (None: the
-        model's generation config; ctranslate2 needs a number) and `compute_type` (ctranslate2)."""
-
-        def __init__(self, from_model_name="facebook/wmt19-en-de", to_model_name="facebook/wmt19-de-en",
-                     name="BackTranslationAug", device="cpu", batch_size=32, max_length=300,
-                     force_reload=False, verbose=0, backend="transformers", num_beams=None,
-                     compute_type="int8"):
-            self.engine = {"backend": backend, "num_beams": num_beams, "compute_type": compute_type}
-            super().__init__(from_model_name=from_model_name, to_model_name=to_model_name, name=name,
-                             device=device, batch_size=batch_size, max_length=max_length,
-                             force_reload=force_reload, verbose=verbose)
-
-        def get_model(self, from_model_name, to_model_name, device="cuda", force_reload=False,
-                      batch_size=32, max_length=None):
-            if self.engine["backend"] == "ctranslate2":
-                return CTranslate2BackTranslation(from_model_name, to_model_name, device, batch_size,
-                                                  max_length, self.engine["num_beams"] or 1,
-                                                  self.engine["compute_type"])
-            model = InProcessMtTransformers(src_model_name=from_model_name, tgt_model_name=to_model_name,
-                                            device=device, batch_size=batch_size, max_length=max_length)
-            model.num_beams = self.engine["num_beams"]
-            return model
-
-    return {"SpellingNoise": SortedSpellingAug, "BackTranslationNoise": BackTranslationAug}
+    return {"SpellingNoise": SortedSpellingAug, "BackTranslationNoise": back_translation.augmenter_class()}
 
 
 class TextNoise:
@@ -489,6 +340,10 @@ class TextNoise:
                 out[i] = text
         return [(out[i], self._record(name, seed, blank=not texts[i].strip()))
                 for i, (name, seed) in enumerate(draws)]
+
+    def noise(self, texts: list[str], rngs: list[np.random.Generator]) -> list[tuple[str, NoiseRecord]]:
+        """`self(texts, rngs)`: the `sample_noise.ModalityNoise` protocol."""
+        return self(texts, rngs)
 
     def _record(self, name: str, seed: int, blank: bool) -> NoiseRecord:
         params = {**copy.deepcopy(self._params[name]), "seed": seed}

@@ -1,4 +1,5 @@
-"""What a built LUMA variant did, computed from its examples (not from its config).
+"""What a built LUMA variant did, computed from its examples (not from its config); and, for the
+report, what a variant's image noise is, in words, from its config (`describe_images`).
 
 `summarize(dataset_dict, config)` reads the built splits' columns: rows per split, labels
 switched (`original_label != label`), sample noise drawn per modality (the `noise` column),
@@ -8,7 +9,9 @@ prints it for people.
 """
 
 import collections
+import dataclasses
 import io
+import types
 
 import numpy as np
 
@@ -98,30 +101,30 @@ def _train_features(train, modality: str, config, feature_cache_dir, progress: b
     from PIL import Image
 
     from . import audio
-    from . import features as deep
+    from . import features
 
     true_label = "original_label" if "original_label" in train.column_names else "label"
     got = _columns(train, [modality, true_label])
     labels = np.asarray(got[true_label], dtype=np.int64)
     if modality == "image":
         items = [np.asarray(Image.open(io.BytesIO(value["bytes"])).convert("RGB")) for value in got["image"]]
-        keys = [deep.content_key(str(item.shape), item.tobytes()) for item in items]
+        keys = [features.content_key(str(item.shape), item.tobytes()) for item in items]
         size_of = None
     elif modality == "audio":
         wavs = [value["bytes"] for value in got["audio"]]
-        keys = [deep.content_key(wav) for wav in wavs]
+        keys = [features.content_key(wav) for wav in wavs]
         items = _Decoded(wavs, audio.decode_wav)
         size_of = lambda i: len(wavs[i])  # noqa: E731 (bytes ~ duration: batches of similar length)
     else:
         items = [(text, CLASSES[label]) for text, label in zip(got["text"], labels)]
-        keys = [deep.content_key(text, word) for text, word in items]
+        keys = [features.content_key(text, word) for text, word in items]
         size_of = lambda i: len(items[i][0])  # noqa: E731
     model_id = getattr(config, f"{modality}_feature_model")
     revision = getattr(config, f"{modality}_feature_revision", None)  # as the builder's FeatureSource reads it
-    cache = deep.FeatureCache(feature_cache_dir, modality, model_id, revision)
+    cache = features.FeatureCache(feature_cache_dir, modality, model_id, revision)
     computed = len(set(keys) - set(cache.read(set(keys))))
-    extractor = deep.Extractor(modality, model_id, revision)
-    return deep.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
+    extractor = features.Extractor(modality, model_id, revision)
+    return features.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
 
 
 class _Decoded:
@@ -165,3 +168,21 @@ def format_summary(summary: dict) -> str:
 
 def _percent(n: int, total: int) -> str:
     return f"{100 * n / total:.1f} %" if total else "-"
+
+
+def describe_images(config_name: str, fields: dict) -> str:
+    """The image noise of a named config with field overrides (as results.json records them), in
+    words: which data a run was trained on, for the report."""
+    from .builder import LumaConfig
+    from .options import NAMED_CONFIGS
+    from .sample_noise import image_settings
+
+    values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
+    values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})
+    images = image_settings(types.SimpleNamespace(**values))
+    splits = ", ".join(["train"] * images.train + ["test", "ood"] * images.test)
+    if not images.ratio or not splits:
+        return "clean images"
+    how = "as the reference tool effectively built them" if values["reference_effective"] else "as configured"
+    return (f"images {how}: {images.ratio:.0%} corrupted ({splits}), severity {images.severity} "
+            f"of {'CIFAR-10-C' if images.tables == 'cifar10-c' else 'ImageNet-C'}'s tables")

@@ -87,11 +87,11 @@ def test_wav_check_finds_truncation_that_libsndfile_would_hide(reference, mirror
 def test_a_damaged_clip_read_for_features_is_named(tmp_path):
     """Candidate clips of the deep-feature configs are decoded for extraction only: a damaged
     one is named too (not libsndfile's "Format not recognised")."""
-    from luma_noise.builder import Luma
     from luma_noise.download import UnreadableFileError
+    from luma_noise.fetcher import decode_wav_file
 
     bad = tmp_path / "cv_audio" / "horse" / "3.wav"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"\x17" * 300)
     with pytest.raises(UnreadableFileError, match=r"cv_audio/horse/3\.wav cannot be read as a wav file"):
-        Luma._decode_wav(None, str(bad))
+        decode_wav_file(str(bad))

@@ -77,7 +77,7 @@ def test_streaming_over_a_rate_limited_server_equals_the_folder_build(mirror, fo
 
 def test_streaming_over_http_fetches_the_wavs_of_the_blocks_read_only(mirror, folder_build, allow_loopback_http, tmp_path):
     n = len(folder_build["test"])
-    block = max(1, min(256, -(-n // 8)))  # builder._blocks: up to 256 examples, at least 8 blocks
+    block = max(1, min(256, -(-n // 8)))  # examples.blocks: up to 256 examples, at least 8 blocks
     with ThrottledServer(mirror[0]) as server:
         streamed = load(mirror=server.url, cache_dir=str(tmp_path / "cache"), streaming=True, split="test")
         first = next(iter(streamed))

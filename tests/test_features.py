@@ -1,4 +1,4 @@
-"""Tests for luma_noise.features (and the feature source of luma_noise.uncertainty) on tiny
+"""Tests for luma_noise.features (and luma_noise.feature_source) on tiny
 random checkpoints, offline."""
 
 import os
@@ -31,7 +31,7 @@ from luma_noise.features import (
     extract_features,
     mask_label_words,
 )
-from luma_noise.uncertainty import FeatureSource
+from luma_noise.feature_source import FeatureSource
 from tiny_models import AUDIO_DIM, AUDIO_RATE, IMAGE_DIM, TEXT_DIM, save_tiny_models
 
 
@@ -430,16 +430,32 @@ def _write_wavs(folder, n, seed):
     return paths
 
 
-def _source(models, tmp_path, paths, decoded):
-    upstream = _Upstream(_images(4), ["a horse", "the man and men", "a horse", "two mice"],
-                         ["horse", "man", "man", "mouse"])
+class _Fetcher:
+    """The build's `Fetcher` for wavs already on disk (datalist paths are the files), counting decodes."""
 
-    def decode(path):
-        decoded.append(path)
+    def __init__(self, decoded):
+        self.decoded = decoded
+
+    def wav_files(self, paths):
+        return list(paths)
+
+    def read_wav(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def decoded_wav(self, path):
+        self.decoded.append(path)
         samples, rate = soundfile.read(path, dtype="float32")
         return samples, rate
 
-    return FeatureSource(_Config(models), upstream, lambda rows: [paths[r] for r in rows], decode, tmp_path / "cache")
+
+def _source(models, tmp_path, paths, decoded):
+    import pandas as pd
+
+    upstream = _Upstream(_images(4), ["a horse", "the man and men", "a horse", "two mice"],
+                         ["horse", "man", "man", "mouse"])
+    upstream.audio = pd.DataFrame({"path": paths})
+    return FeatureSource(_Config(models), upstream, _Fetcher(decoded), tmp_path / "cache")
 
 
 def test_feature_source_keys_audio_by_content_and_text_by_masked_word(models, tmp_path, loads):

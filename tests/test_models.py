@@ -6,7 +6,7 @@ import pytest
 
 from helpers import load
 from luma_noise.features import FeatureCache
-from luma_noise.models import ModelNotAvailableError, check_available, needed_feature_models
+from luma_noise.required_models import ModelNotAvailableError, check_available, needed_feature_models
 
 
 def _no_sources(monkeypatch):
@@ -33,7 +33,7 @@ def test_missing_feature_models_fail_before_any_source_is_read(mirror, tmp_path,
 class _Config:
     text_noise_ratio = 0.0
     text_noises = ()
-    label_noise, label_noise_modality = 0.0, "all"
+    label_noise, label_noise_modality, conflict_ratio = 0.0, "all", 0.0
     image_compactness, audio_compactness, text_compactness = None, 10.0, None
     image_feature_model, audio_feature_model, text_feature_model = "no/image", "no/audio", "no/text"
     image_feature_revision = audio_feature_revision = text_feature_revision = None

@@ -4,7 +4,8 @@ import pytest
 from datasets.distributed import split_dataset_by_node
 
 from helpers import load, rows
-from luma_noise import builder
+from luma_noise import examples
+from luma_noise import sample_noise
 
 TEXT_NOISES = ["KeyboardNoise", "SpellingNoise", "OCRNoise"]  # the defaults without back-translation
 
@@ -22,26 +23,26 @@ def test_blocks_are_few_consecutive_and_cover_the_split():
         return [{"key": i, "image": None} for i in range(n)]
 
     images = [f"png {i}" for i in range(21_000)]  # an ImageColumn's slices
-    packed = builder._blocks(planned(21_000), images)
+    packed = examples.blocks(planned(21_000), images)
     assert all(isinstance(b, bytes) for b in packed)  # packed: num_proc hands them over as one copy
-    blocks = [builder._unpack(b) for b in packed]
+    blocks = [examples.unpack(b) for b in packed]
     assert len(blocks) == 83 and {len(b) for b in blocks[:-1]} == {256}
     assert [x for b in blocks for x in b] == [{"key": i, "image": f"png {i}"} for i in range(21_000)]
-    assert len(builder._blocks(planned(84), images)) == builder._MIN_SHARDS
-    assert builder._blocks([], images) == []
+    assert len(examples.blocks(planned(84), images)) == examples.MIN_SHARDS
+    assert examples.blocks([], images) == []
 
 
 def test_streamed_sample_noise_builds_its_noise_once_and_equals_prepared(mirror, tmp_path, monkeypatch):
     kwargs = {"mirror": str(mirror[0]), "text_noises": TEXT_NOISES}
     built = []
-    from_config = builder.SampleNoise.from_config.__func__
+    from_config = sample_noise.SampleNoise.from_config.__func__
 
     def counting(cls, *args):
         built.append(args)
         return from_config(cls, *args)
 
-    monkeypatch.setattr(builder.SampleNoise, "from_config", classmethod(counting))
-    monkeypatch.setattr(builder, "_NOISE_CACHE", {})
+    monkeypatch.setattr(sample_noise.SampleNoise, "from_config", classmethod(counting))
+    monkeypatch.setattr(sample_noise, "_PER_PROCESS", {})
     streamed = load("sample_noise", cache_dir=str(tmp_path / "s"), streaming=True, **kwargs)
     assert {split: streamed[split].n_shards for split in streamed} == {"train": 8, "test": 8, "ood": 8}
     streamed = {split: _fingerprint(rows(streamed[split])) for split in streamed}

@@ -13,14 +13,14 @@ import nltk
 import numpy as np
 import pytest
 
-import luma_noise.models
-import luma_noise.text
+import luma_noise.back_translation
+import luma_noise.checkpoints
 from helpers import load
-from luma_noise.models import ModelNotAvailableError, check_available, conversion_cache_dir, converted_model
+from luma_noise.back_translation import REFERENCE_BACK_TRANSLATION, conversion_cache_dir, converted_model, missing_tokenizer_packages
 from luma_noise.records import NoiseRecord
 from luma_noise.rng import derive_rng
-from luma_noise.text import (DEFAULT_TEXT_NOISES, REFERENCE_BACK_TRANSLATION, TEXT_NOISES, TextNoise,
-                             missing_tokenizer_packages, missing_wordnet_data, text_noise_defaults,
+from luma_noise.required_models import ModelNotAvailableError, check_available
+from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_wordnet_data, text_noise_defaults,
                              wordnet_install_command)
 from marian_models import WORDS, build_marian_model
 from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_fsmt_model, build_tiny_nltk_data,
@@ -254,7 +254,7 @@ def test_validation_loads_no_model():
 
 
 def test_missing_tokenizer_package_is_reported_at_init(monkeypatch):
-    monkeypatch.setattr(luma_noise.text, "_TOKENIZER_PACKAGES", {"Helsinki-NLP/opus-mt-": "no_such_package_x"})
+    monkeypatch.setattr(luma_noise.back_translation, "_TOKENIZER_PACKAGES", {"Helsinki-NLP/opus-mt-": "no_such_package_x"})
     assert missing_tokenizer_packages(["Helsinki-NLP/opus-mt-en-de", "/local/model"]) == ["no_such_package_x"]
     with pytest.raises(ImportError, match="pip install no_such_package_x"):
         TextNoise(DEFAULT_TEXT_NOISES)  # the default models Helsinki-NLP/opus-mt-en-de, -de-en
@@ -302,7 +302,7 @@ def test_ctranslate2_output_independent_of_batch_and_replicas(params, monkeypatc
     texts = VARIED * 3  # one call, mixed lengths, in any order
     assert one_text_per_call.apply("BackTranslationNoise", texts, [0] * len(texts)) == alone * 3
     for replicas in (1, 3):  # one replica per core: 1 in a forked worker
-        monkeypatch.setattr(luma_noise.text, "_cores", lambda: replicas)
+        monkeypatch.setattr(luma_noise.back_translation, "_cores", lambda: replicas)
         noise = TextNoise(("BackTranslationNoise",), params)
         assert noise._augmenter("BackTranslationNoise").model.translators[0].num_translators == replicas
         reverse = list(reversed(texts))
@@ -385,19 +385,15 @@ def test_hub_model_is_found_offline_and_converted_under_its_commit(tmp_path):
     build_marian_model(repo / "snapshots" / commit, seed=4)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(commit)
-    assert luma_noise.models.model_dir("luma-tests/tiny-marian") == repo / "snapshots" / commit
+    assert luma_noise.checkpoints.model_dir("luma-tests/tiny-marian") == repo / "snapshots" / commit
     converted = converted_model("luma-tests/tiny-marian", tmp_path / "ct2")
     assert converted == tmp_path / "ct2" / f"luma-tests--tiny-marian--{commit}" and (converted / "model.bin").is_file()
 
 
-class _Config:
-    text_noise_ratio = 0.25
-    text_noises = DEFAULT_TEXT_NOISES
-    text_noise_params = None
-
-
 def test_check_available_lists_every_missing_model_with_remedies(params, tmp_path):
-    config = _Config()
+    from luma_noise.builder import LumaConfig
+
+    config = LumaConfig(text_noise_ratio=0.25, text_noises=DEFAULT_TEXT_NOISES)
     with pytest.raises(ModelNotAvailableError) as error:
         check_available(config)  # the defaults, not in the empty offline test cache
     message = str(error.value)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import analysis, evaluation_report, leaderboard, plots, scorecard
 from .markdown import md_code, md_text
-from ..sample_noise import describe_images
+from ..variant_summary import describe_images
 from .paper import PAPER_VARIANTS
 from ..safe_files import BadInput, Budget, output_folder_problems
 from .runs import label_noise_of, read_runs

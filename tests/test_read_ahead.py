@@ -1,11 +1,11 @@
-"""`background.ahead`: the builder's read-and-encode-ahead thread(s)."""
+"""`read_ahead.ahead`: the builder's read-and-encode-ahead thread(s)."""
 
 import threading
 import time
 
 import pytest
 
-from luma_noise import background
+from luma_noise import read_ahead
 
 
 def test_results_come_in_order_whatever_the_finishing_order():
@@ -13,7 +13,7 @@ def test_results_come_in_order_whatever_the_finishing_order():
         time.sleep(0.02 if i % 3 == 0 else 0)
         return i * i
 
-    assert list(background.ahead(slow_first, range(20))) == [i * i for i in range(20)]
+    assert list(read_ahead.ahead(slow_first, range(20))) == [i * i for i in range(20)]
 
 
 def test_work_runs_at_most_depth_items_ahead():
@@ -25,7 +25,7 @@ def test_work_runs_at_most_depth_items_ahead():
         gate.wait(5)
         return i
 
-    results = background.ahead(work, range(100), depth=2)
+    results = read_ahead.ahead(work, range(100), depth=2)
     gate.set()
     assert next(results) == 0
     assert len(started) <= 1 + 2  # the item handed over and depth ahead
@@ -39,7 +39,7 @@ def test_an_error_surfaces_at_the_item_that_raised():
             raise ValueError("item 3 is bad")
         return i
 
-    results = background.ahead(work, range(10))
+    results = read_ahead.ahead(work, range(10))
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match="item 3 is bad"):
         next(results)
@@ -55,5 +55,5 @@ def test_items_run_one_after_another():
         active[0] -= 1
         return i
 
-    assert list(background.ahead(work, range(10))) == list(range(10))
+    assert list(read_ahead.ahead(work, range(10))) == list(range(10))
     assert max(overlaps) == 1
