@@ -234,11 +234,11 @@ def time_candidate(models: tuple, params: dict, texts: list, rngs, max_length: i
     on `threads` cores (torch threads; CTranslate2 replicas)."""
     import torch
 
-    import luma_noise.back_translation
-    from luma_noise.text import TextNoise
+    import luma_noise.noise.back_translation
+    from luma_noise.noise.text import TextNoise
 
     torch.set_num_threads(threads)
-    luma_noise.back_translation._cores = lambda: threads
+    luma_noise.noise.back_translation._cores = lambda: threads
     noise = TextNoise(["BackTranslationNoise"], {"BackTranslationNoise": {
         "from_model_name": models[0], "to_model_name": models[1], "device": "cpu", "batch_size": 1,
         "max_length": max_length, **params}})

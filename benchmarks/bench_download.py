@@ -46,7 +46,7 @@ def main():
     os.environ.update({"HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "0"})
     import datasets
     from luma_noise.fixtures.hub import ThrottledServer
-    from luma_noise import download
+    from luma_noise.upstream import download
     from luma_noise.fixtures.mirror import write_mirror
 
     datasets.disable_progress_bars()

@@ -4,7 +4,7 @@
     python benchmarks/bench_features.py --items 32 --modalities audio
 
 Random models of the real architectures' sizes (the checkpoints cannot be downloaded here),
-saved to a temporary folder and loaded through `features.Extractor` as checkpoints are:
+saved to a temporary folder and loaded through `deep_features.Extractor` as checkpoints are:
 Wav2Vec 2.0 large LV-60 (layer-norm encoder, attention mask; 315 M parameters), BERT base
 (110 M; a vocabulary of one-token words so texts have the intended token count) and
 ResNet-18 (11 M) behind `microsoft/resnet-18`'s image processor (32x32 images resized to 224).
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import transformers
 
-from luma_noise import features
+from luma_noise.variants import deep_features
 
 # Items whose features a first build extracts at the real row counts: label_noise_* the
 # train and test splits (21,000 + 4,200 per modality), low_diversity every candidate of
@@ -87,7 +87,7 @@ def _clock() -> np.ndarray:
 def _forward_seconds(extractor, items, batches) -> np.ndarray:
     """(wall, CPU) seconds of the model's forward passes alone over `batches` (inputs prepared untimed)."""
     processor, model, device = extractor.load()
-    prepare = features._STEPS[extractor.modality][0]
+    prepare = deep_features._STEPS[extractor.modality][0]
     inputs = [prepare([items[i] for i in batch], processor, model, device) for batch in batches]
     calls = [kw for batch in inputs for _, kw, _ in batch] if extractor.modality == "audio" else inputs
     start = _clock()
@@ -98,7 +98,7 @@ def _forward_seconds(extractor, items, batches) -> np.ndarray:
 
 
 def _extract_seconds(extractor, items, sizes, prefetch=None) -> np.ndarray:
-    """(wall, CPU) seconds of `Extractor.run` over all items (prefetch: see `features.Extractor`)."""
+    """(wall, CPU) seconds of `Extractor.run` over all items (prefetch: see `deep_features.Extractor`)."""
     extractor.prefetch = prefetch
     start = _clock()
     for _ in extractor.run(items, extractor.plan(range(len(items)), sizes)):
@@ -109,8 +109,8 @@ def _extract_seconds(extractor, items, sizes, prefetch=None) -> np.ndarray:
 def bench(modality: str, path: str, args) -> np.ndarray:
     """Print the timings of one modality; return the extraction cost per item, (wall, CPU) s."""
     items = _items(modality, args, np.random.default_rng(0))
-    sizes = None if modality == "image" else [features.item_size(modality, item) for item in items]
-    extractor = features.Extractor(modality, path, batch_size=args.batch_size)
+    sizes = None if modality == "image" else [deep_features.item_size(modality, item) for item in items]
+    extractor = deep_features.Extractor(modality, path, batch_size=args.batch_size)
     batches = extractor.plan(range(len(items)), sizes)
     _extract_seconds(extractor, items[: args.batch_size], None)  # warm-up: load, first allocations
     extract, ahead, forward = [], [], []
@@ -146,7 +146,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {features._resolve_device(None)}")
+          f"device {deep_features._resolve_device(None)}")
     with tempfile.TemporaryDirectory(prefix="luma-bench-features-") as folder:
         start = time.perf_counter()
         paths = _save_models(Path(folder))

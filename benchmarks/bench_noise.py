@@ -10,7 +10,7 @@ Prints markdown tables:
 (b) mean PSNR (dB) per corruption x severity 1..5 (`damage_table`);
 (c) ms per 1 s, 16 kHz clip for `AudioNoise`, with synthetic ESC-50-like backgrounds
     (5 s, 44.1 kHz, 16-bit; one padded with digital silence as ESC-50 pads short clips);
-(d) ms per text for each text noise of `luma_noise.text.TextNoise`, if that module exists,
+(d) ms per text for each text noise of `luma_noise.noise.text.TextNoise`, if that module exists,
     except back-translation and the WordNet ones (they need downloaded models/corpora).
 
 Images are crops of the photos bundled with scikit-image (no download), resized to 32x32
@@ -29,8 +29,8 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from luma_noise.audio import AudioNoise
-from luma_noise.image import IMAGE_CORRUPTIONS, SEVERITIES, corrupt_image, damage_table
+from luma_noise.noise.audio import AudioNoise
+from luma_noise.noise.image import IMAGE_CORRUPTIONS, SEVERITIES, corrupt_image, damage_table
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 CLIP_RATE = 16_000  # Hz, LUMA's wavs
@@ -186,11 +186,11 @@ def audio_speed(rng: np.random.Generator, clips: int, rounds: int) -> list:
 def text_speed(rng: np.random.Generator, rounds: int):
     """Rows (noise, best ms/text, median ms/text, note), or a string saying why text noise was skipped."""
     try:
-        from luma_noise import text
+        from luma_noise.noise import text
     except ImportError as err:  # the module or one of its dependencies (nlpaug) is missing
-        return f"skipped: luma_noise.text is not available ({err})"
+        return f"skipped: luma_noise.noise.text is not available ({err})"
     if not hasattr(text, "TextNoise"):
-        return "skipped: luma_noise.text has no TextNoise"
+        return "skipped: luma_noise.noise.text has no TextNoise"
     names = getattr(text, "TEXT_NOISES", ("KeyboardNoise", "SpellingNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise"))
     texts = [TEXTS[i % len(TEXTS)] for i in range(64)]
     rows = []

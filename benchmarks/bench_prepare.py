@@ -84,7 +84,7 @@ def record_phases(builder_class) -> list:
                 phases.append((f"{label} {split}".strip(), start - phases[0], time.perf_counter() - phases[0]))
         setattr(owner, name, wrapper)
 
-    from luma_noise import fetcher, variants
+    from luma_noise.upstream import fetcher, variants
 
     timed(fetcher.Fetcher, "read_upstream", "read the upstream")
     timed(variants, "plan_splits", "plans")
@@ -122,7 +122,7 @@ def write_floor(planned: dict, features, out_dir: Path) -> tuple:
     """(wall, CPU) seconds to PNG-encode, read the wavs of and write to Arrow every planned example."""
     import pyarrow as pa
 
-    from luma_noise.fetcher import read_file  # the builder's own read
+    from luma_noise.upstream.fetcher import read_file  # the builder's own read
     from luma_noise.examples import png_bytes
 
     schema = features.arrow_schema

@@ -6,7 +6,7 @@
 
 The per-row functions below are written as a naive implementation would be (one
 Python iteration per row, distances recomputed per row), but draw their random
-numbers in the same order as `luma_noise.sampling`, so the tests use them as an
+numbers in the same order as `luma_noise.variants.sampling`, so the tests use them as an
 oracle: on the same inputs and seed both must return identical results.
 """
 
@@ -16,7 +16,7 @@ import tracemalloc
 
 import numpy as np
 
-from luma_noise.sampling import diversity_sample, switch_labels
+from luma_noise.variants.sampling import diversity_sample, switch_labels
 
 
 def naive_nearest_other_class(features, labels, n_neighbours=5, rows=None):

@@ -29,9 +29,9 @@ from scipy.signal import spectrogram  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_noise import CLIP_RATE, photo, speech_like, to_32, write_backgrounds  # noqa: E402
 
-from luma_noise.audio import AudioNoise  # noqa: E402
-from luma_noise.image import IMAGE_CORRUPTIONS, SEVERITIES, corrupt_image  # noqa: E402
-from luma_noise.sampling import diversity_sample  # noqa: E402
+from luma_noise.noise.audio import AudioNoise  # noqa: E402
+from luma_noise.noise.image import IMAGE_CORRUPTIONS, SEVERITIES, corrupt_image  # noqa: E402
+from luma_noise.variants.sampling import diversity_sample  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SEED = 0

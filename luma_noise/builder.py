@@ -15,14 +15,14 @@ import datasets
 
 from . import config_fields
 from . import examples
-from . import features
+from .variants import deep_features
 from . import options
 from . import required_models
-from . import sample_noise
-from . import sources
+from .noise import sample_noise
+from .upstream import sources
 from . import variants
-from .feature_source import FeatureSource
-from .fetcher import Fetcher
+from .variants.feature_source import FeatureSource
+from .upstream.fetcher import Fetcher
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -125,7 +125,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.config
-        feature_cache = config.feature_cache_dir or features.default_cache_dir(self._cache_dir_root)
+        feature_cache = config.feature_cache_dir or deep_features.default_cache_dir(self._cache_dir_root)
         required_models.check_available(config, feature_cache)  # before any download: names missing models and remedies
         if config.mirror:
             self.info.splits = None  # a mirror may hold a subset: don't hold it to the recorded sizes

@@ -193,7 +193,7 @@ def _prepare(args, variant):
     import os
     import time
 
-    from . import features
+    from .variants import deep_features
     from .variant_summary import format_summary, summarize
     from .variant import prepare, script_path, uses_script
 
@@ -205,7 +205,7 @@ def _prepare(args, variant):
     resolved = variant.resolved()
     files = [f["filename"] for ds in built.values() for f in ds.cache_files]
     print(f"prepared in {time.perf_counter() - start:.1f} s; cache: {os.path.dirname(files[0]) if files else 'in memory'}")
-    feature_cache = resolved.feature_cache_dir or features.default_cache_dir(args.cache_dir)
+    feature_cache = resolved.feature_cache_dir or deep_features.default_cache_dir(args.cache_dir)
     summary = summarize(built, resolved if args.diversity_features == "auto" else None, feature_cache)
     print(format_summary(summary))
     return built, resolved

@@ -29,12 +29,12 @@ import math
 import numbers
 from typing import Callable, Optional
 
-from . import audio
-from . import image
-from . import sources
-from . import text
+from .noise import audio
+from .noise import image
+from .upstream import sources
+from .noise import text
 from .classes import MODALITIES
-from .features import DEFAULT_MODEL_IDS
+from .variants.deep_features import DEFAULT_MODEL_IDS
 
 CONTENT, PROVENANCE, LOCATION = "content", "provenance", "location"
 KINDS = (CONTENT, PROVENANCE, LOCATION)
@@ -169,7 +169,7 @@ FIELDS = (
     *_noise_switches("image"),
     Field("image_corruptions", tuple, image.IMAGE_CORRUPTIONS, CONTENT,
           Names(f"a non-empty list of distinct names out of {', '.join(image.IMAGE_CORRUPTIONS)}", image.check_corruption),
-          "names from `luma_noise.image.IMAGE_CORRUPTIONS`, one drawn per example."),
+          "names from `luma_noise.noise.image.IMAGE_CORRUPTIONS`, one drawn per example."),
     Field("image_severity", int, 4, CONTENT,
           Library(f"an integer in {list(image.SEVERITIES)}", image.check_severity),
           "1..5, of the tables image_severity_tables selects."),
@@ -188,7 +188,7 @@ FIELDS = (
     *_noise_switches("text"),
     Field("text_noises", tuple, text.DEFAULT_TEXT_NOISES, CONTENT,
           Names(f"a non-empty list of distinct names out of {', '.join(text.TEXT_NOISES)}", text._check_name),
-          "names from `luma_noise.text.TEXT_NOISES`, one drawn per example."),
+          "names from `luma_noise.noise.text.TEXT_NOISES`, one drawn per example."),
     Field("text_noise_params", Optional[dict], None, CONTENT,
           Rule("{noise name: {nlpaug parameter: value}}", _noise_params),
           "nlpaug parameters overriding the noises' defaults, per noise named in text_noises. Names and "

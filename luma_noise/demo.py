@@ -167,7 +167,7 @@ def _write_mirror(out: Path, say) -> Path:
 
 
 def _write_models(out: Path, say) -> dict:
-    from .features import DEFAULT_MODEL_IDS
+    from .variants.deep_features import DEFAULT_MODEL_IDS
     from .fixtures.models import save_tiny_models
 
     start = time.perf_counter()

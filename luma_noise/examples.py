@@ -17,9 +17,9 @@ from PIL import Image
 
 from . import variants
 from .classes import CLASSES, MODALITIES
-from .fetcher import read_wavs
+from .upstream.fetcher import read_wavs
 from .read_ahead import ahead
-from .sample_noise import image_settings
+from .noise.sample_noise import image_settings
 
 # Examples noised together: back-translation runs its models on batches of this many texts.
 NOISE_BATCH = 64

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .classes import CLASSES, ID_CLASSES, MODALITIES, OOD_CLASSES
 from .rng import derive_rng
-from .sources import ImageFrame
+from .upstream.sources import ImageFrame
 
 
 @dataclasses.dataclass

@@ -14,8 +14,8 @@ import os
 
 from .checkpoints import hub_offline
 from .checkpoints import model_dir
-from .features import FeatureCache
-from .text import TextNoise
+from .variants.deep_features import FeatureCache
+from .noise.text import TextNoise
 from .variants import feature_modalities
 
 

@@ -97,34 +97,34 @@ def mean_distance_to_centre(features: np.ndarray, labels: np.ndarray) -> float:
 
 def _train_features(train, modality: str, config, feature_cache_dir, progress: bool):
     """(features (N, D), true labels (N,), rows extracted now) of the train split's examples,
-    keyed by content exactly as the builder's draw keys them (`features.content_key`)."""
+    keyed by content exactly as the builder's draw keys them (`deep_features.content_key`)."""
     from PIL import Image
 
-    from . import audio
-    from . import features
+    from .noise import audio
+    from .variants import deep_features
 
     true_label = "original_label" if "original_label" in train.column_names else "label"
     got = _columns(train, [modality, true_label])
     labels = np.asarray(got[true_label], dtype=np.int64)
     if modality == "image":
         items = [np.asarray(Image.open(io.BytesIO(value["bytes"])).convert("RGB")) for value in got["image"]]
-        keys = [features.content_key(str(item.shape), item.tobytes()) for item in items]
+        keys = [deep_features.content_key(str(item.shape), item.tobytes()) for item in items]
         size_of = None
     elif modality == "audio":
         wavs = [value["bytes"] for value in got["audio"]]
-        keys = [features.content_key(wav) for wav in wavs]
+        keys = [deep_features.content_key(wav) for wav in wavs]
         items = _Decoded(wavs, audio.decode_wav)
         size_of = lambda i: len(wavs[i])  # noqa: E731 (bytes ~ duration: batches of similar length)
     else:
         items = [(text, CLASSES[label]) for text, label in zip(got["text"], labels)]
-        keys = [features.content_key(text, word) for text, word in items]
+        keys = [deep_features.content_key(text, word) for text, word in items]
         size_of = lambda i: len(items[i][0])  # noqa: E731
     model_id = getattr(config, f"{modality}_feature_model")
     revision = getattr(config, f"{modality}_feature_revision", None)  # as the builder's FeatureSource reads it
-    cache = features.FeatureCache(feature_cache_dir, modality, model_id, revision)
+    cache = deep_features.FeatureCache(feature_cache_dir, modality, model_id, revision)
     computed = len(set(keys) - set(cache.read(set(keys))))
-    extractor = features.Extractor(modality, model_id, revision)
-    return features.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
+    extractor = deep_features.Extractor(modality, model_id, revision)
+    return deep_features.cached_features(keys, items, extractor, feature_cache_dir, size_of, progress=progress), labels, computed
 
 
 class _Decoded:
@@ -175,7 +175,7 @@ def describe_images(config_name: str, fields: dict) -> str:
     words: which data a run was trained on, for the report."""
     from .builder import LumaConfig
     from .options import NAMED_CONFIGS
-    from .sample_noise import image_settings
+    from .noise.sample_noise import image_settings
 
     values = {f.name: f.default for f in dataclasses.fields(LumaConfig) if f.default is not dataclasses.MISSING}
     values.update({**NAMED_CONFIGS.get(config_name, {}), **(fields or {})})

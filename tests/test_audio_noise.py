@@ -1,4 +1,4 @@
-"""Tests for luma_noise.audio: ESC-50 background mixing, archive extraction, wav helpers."""
+"""Tests for luma_noise.noise.audio: ESC-50 background mixing, archive extraction, wav helpers."""
 
 import io
 import pickle
@@ -11,7 +11,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from luma_noise.audio import AudioNoise, decode_wav, encode_wav, esc50_wavs
+from luma_noise.noise.audio import AudioNoise, decode_wav, encode_wav, esc50_wavs
 
 SR = 16_000
 

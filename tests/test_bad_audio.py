@@ -7,7 +7,7 @@ import pytest
 
 from helpers import load, rows
 from hub_server import ThrottledServer
-from luma_noise import download, wav_check
+from luma_noise.upstream import download, wav_check
 
 DAMAGES = {"random bytes": os.urandom(2000), "0 bytes": b""}
 
@@ -87,8 +87,8 @@ def test_wav_check_finds_truncation_that_libsndfile_would_hide(reference, mirror
 def test_a_damaged_clip_read_for_features_is_named(tmp_path):
     """Candidate clips of the deep-feature configs are decoded for extraction only: a damaged
     one is named too (not libsndfile's "Format not recognised")."""
-    from luma_noise.download import UnreadableFileError
-    from luma_noise.fetcher import decode_wav_file
+    from luma_noise.upstream.download import UnreadableFileError
+    from luma_noise.upstream.fetcher import decode_wav_file
 
     bad = tmp_path / "cv_audio" / "horse" / "3.wav"
     bad.parent.mkdir(parents=True)

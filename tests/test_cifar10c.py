@@ -1,4 +1,4 @@
-"""Tests for luma_noise.cifar10c: the reference tool's CIFAR-10-C corruptions against its outputs.
+"""Tests for luma_noise.noise.cifar10c: the reference tool's CIFAR-10-C corruptions against its outputs.
 
 The reference values (`tests/data/cifar10c/`) are copied from `shared/reference_values/cifar10c/`
 (its README describes them): 64 clean 32x32 photos and, per corruption and severity, the mean
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from luma_noise import cifar10c
-from luma_noise.image import IMAGE_CORRUPTIONS, SEVERITIES, ImageNoise, corrupt_image
+from luma_noise.noise import cifar10c
+from luma_noise.noise.image import IMAGE_CORRUPTIONS, SEVERITIES, ImageNoise, corrupt_image
 
 DATA = Path(__file__).parent / "data" / "cifar10c"
 IMAGES = np.load(DATA / "images.npz")["images"]  # (64, 32, 32, 3) uint8

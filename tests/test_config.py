@@ -32,7 +32,7 @@ def test_a_none_override_is_applied_and_changes_the_config_id():
 
 
 def test_feature_model_none_is_the_default_checkpoint():
-    from luma_noise.features import DEFAULT_MODEL_IDS
+    from luma_noise.variants.deep_features import DEFAULT_MODEL_IDS
 
     builder = _builder("clean", audio_feature_model=None)
     assert builder.config.audio_feature_model == DEFAULT_MODEL_IDS["audio"]

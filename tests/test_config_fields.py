@@ -11,7 +11,7 @@ import pytest
 from luma_noise import config_fields, options
 from luma_noise.baselines import runs
 from luma_noise.builder import LumaConfig
-from luma_noise.image import IMAGE_CORRUPTIONS
+from luma_noise.noise.image import IMAGE_CORRUPTIONS
 from luma_noise.variant import Variant
 
 # (config, fields as given, is it the named config itself?)

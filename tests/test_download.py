@@ -16,7 +16,7 @@ import pytest
 
 from helpers import load, rows
 from hub_server import ThrottledServer
-from luma_noise import download
+from luma_noise.upstream import download
 
 
 def _fingerprint(dataset_dict):

@@ -1,4 +1,4 @@
-"""Tests for luma_noise.features (and luma_noise.feature_source) on tiny
+"""Tests for luma_noise.variants.deep_features (and luma_noise.variants.feature_source) on tiny
 random checkpoints, offline."""
 
 import os
@@ -19,9 +19,9 @@ from scipy.signal import resample_poly
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 from helpers import load
-from luma_noise import features
+from luma_noise.variants import deep_features
 from luma_noise.classes import CLASSES
-from luma_noise.features import (
+from luma_noise.variants.deep_features import (
     IRREGULAR_PLURALS,
     Extractor,
     FeatureCache,
@@ -31,7 +31,7 @@ from luma_noise.features import (
     extract_features,
     mask_label_words,
 )
-from luma_noise.feature_source import FeatureSource
+from luma_noise.variants.feature_source import FeatureSource
 from tiny_models import AUDIO_DIM, AUDIO_RATE, IMAGE_DIM, TEXT_DIM, save_tiny_models
 
 
@@ -58,15 +58,15 @@ def group_norm_audio_model(tmp_path_factory):
 
 @pytest.fixture
 def loads(monkeypatch):
-    """Modalities whose model `features._load` loaded, in order."""
+    """Modalities whose model `deep_features._load` loaded, in order."""
     calls = []
-    real = features._load
+    real = deep_features._load
 
     def counting(modality, model_id, revision):
         calls.append(modality)
         return real(modality, model_id, revision)
 
-    monkeypatch.setattr(features, "_load", counting)
+    monkeypatch.setattr(deep_features, "_load", counting)
     return calls
 
 
@@ -167,7 +167,7 @@ def test_group_norm_audio_model_is_batched_by_equal_length_only(group_norm_audio
 @pytest.mark.parametrize("prefetch", [False, True])
 def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models, prefetch):
     clips = _clips() * 3  # 12 clips, 4 distinct durations
-    sizes = [features.item_size("audio", clip) for clip in clips]
+    sizes = [deep_features.item_size("audio", clip) for clip in clips]
     extractor = Extractor("audio", models["audio"], batch_size=3, prefetch=prefetch)
     batches = extractor.plan(range(len(clips)), sizes)
     assert sorted(np.concatenate(batches).tolist()) == list(range(12))
@@ -194,7 +194,7 @@ def test_batches_group_similar_sizes_and_items_are_read_batch_by_batch(models, p
 
 
 def test_time_estimate_is_shown_before_most_of_the_work(models, capsys, monkeypatch):
-    monkeypatch.setattr(features, "_TIMED_S", 0.0)  # tiny models: no need to time 5 s
+    monkeypatch.setattr(deep_features, "_TIMED_S", 0.0)  # tiny models: no need to time 5 s
     extract_features("image", _images(40), models["image"], batch_size=4)
     err = capsys.readouterr().err
     assert "image features: 40 items with" in err and "on cpu" in err and "left" in err
@@ -346,7 +346,7 @@ def test_default_cache_dir_follows_datasets_config(monkeypatch, tmp_path):
 def test_default_cache_dir_honours_xdg_cache_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_DATASETS_CACHE")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    out = subprocess.run([sys.executable, "-c", "from luma_noise.features import default_cache_dir; "
+    out = subprocess.run([sys.executable, "-c", "from luma_noise.variants.deep_features import default_cache_dir; "
                           "print(default_cache_dir())"], env=env, capture_output=True, text=True, check=True)
     assert Path(out.stdout.strip()) == tmp_path / "xdg" / "huggingface" / "datasets" / "luma_features"
 
@@ -487,13 +487,13 @@ def test_feature_source_decodes_clips_one_batch_at_a_time(models, tmp_path, monk
     source = _source(models, tmp_path, paths, decoded)
     source.extractor("audio").batch_size = 2
     decoded_at_forward = []
-    real = features._embed_audio
+    real = deep_features._embed_audio
 
     def spy(inputs, model):
         decoded_at_forward.append(len(decoded))
         return real(inputs, model)
 
-    monkeypatch.setattr(features, "_STEPS", {**features._STEPS, "audio": (features._audio_inputs, spy)})
+    monkeypatch.setattr(deep_features, "_STEPS", {**deep_features._STEPS, "audio": (deep_features._audio_inputs, spy)})
     source("audio", "train", np.arange(6))
     # before the k-th forward pass: batches 1..k decoded, batch k + 1 perhaps (prepared ahead)
     assert len(decoded_at_forward) == 3

@@ -1,4 +1,4 @@
-"""Tests for luma_noise.image: the 15 corruptions through imagecorruptions, made reproducible."""
+"""Tests for luma_noise.noise.image: the 15 corruptions through imagecorruptions, made reproducible."""
 
 import threading
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from luma_noise.image import IMAGE_CORRUPTIONS, SEVERITIES, ImageNoise, corrupt_image, damage_table, psnr
+from luma_noise.noise.image import IMAGE_CORRUPTIONS, SEVERITIES, ImageNoise, corrupt_image, damage_table, psnr
 from luma_noise.records import NoiseRecord
 
 # Corruptions whose output depends on the seed; the others are deterministic functions.

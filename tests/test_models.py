@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import load
-from luma_noise.features import FeatureCache
+from luma_noise.variants.deep_features import FeatureCache
 from luma_noise.required_models import ModelNotAvailableError, check_available, needed_feature_models
 
 

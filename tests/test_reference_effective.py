@@ -14,7 +14,7 @@ from helpers import built_rows, load, rows
 from luma_noise.baselines import report, runs, sweep
 from luma_noise.baselines.paper import paper_value
 from luma_noise.baselines.summary import reference_of
-from luma_noise.image import IMAGE_CORRUPTIONS, corrupt_image
+from luma_noise.noise.image import IMAGE_CORRUPTIONS, corrupt_image
 from luma_noise.variant import Variant
 
 # Digests of the examples before `image_severity_tables` and `reference_effective` existed

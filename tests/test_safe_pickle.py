@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from luma_noise.safe_pickle import RefusedPickleError, safe_load
+from luma_noise.upstream.safe_pickle import RefusedPickleError, safe_load
 from py2_pickle import py2_pickle
 
 
@@ -69,7 +69,7 @@ def _load_in_subprocess(data: bytes, tmp_path, loader: str) -> subprocess.Comple
     path.write_bytes(data)
     code = textwrap.dedent(f"""
         import pickle, sys
-        from luma_noise.safe_pickle import safe_load
+        from luma_noise.upstream.safe_pickle import safe_load
         with open({str(path)!r}, "rb") as f:
             loaded = {loader}
         print(repr(loaded)[:200])

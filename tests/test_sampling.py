@@ -1,4 +1,4 @@
-"""Tests for luma_noise.sampling: properties on constructed features, and the per-row oracle."""
+"""Tests for luma_noise.variants.sampling: properties on constructed features, and the per-row oracle."""
 
 import importlib.util
 from pathlib import Path
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from luma_noise import sampling
+from luma_noise.variants import sampling
 from luma_noise.classes import MODALITIES
-from luma_noise.sampling import (
+from luma_noise.variants.sampling import (
     compactness_log_weights,
     conflict_plan,
     diversity_sample,

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from luma_noise import sources
+from luma_noise.upstream import sources
 from luma_noise.classes import CLASS_ID
-from luma_noise.safe_pickle import RefusedPickleError, safe_load
+from luma_noise.upstream.safe_pickle import RefusedPickleError, safe_load
 from py2_pickle import py2_pickle
 
 

@@ -5,7 +5,7 @@ from datasets.distributed import split_dataset_by_node
 
 from helpers import load, rows
 from luma_noise import examples
-from luma_noise import sample_noise
+from luma_noise.noise import sample_noise
 
 TEXT_NOISES = ["KeyboardNoise", "SpellingNoise", "OCRNoise"]  # the defaults without back-translation
 

@@ -1,4 +1,4 @@
-"""Tests for luma_noise.text: every noise for real, offline (tiny WordNet, tiny translation models)."""
+"""Tests for luma_noise.noise.text: every noise for real, offline (tiny WordNet, tiny translation models)."""
 
 import json
 import multiprocessing
@@ -13,14 +13,14 @@ import nltk
 import numpy as np
 import pytest
 
-import luma_noise.back_translation
+import luma_noise.noise.back_translation
 import luma_noise.checkpoints
 from helpers import load
-from luma_noise.back_translation import REFERENCE_BACK_TRANSLATION, conversion_cache_dir, converted_model, missing_tokenizer_packages
+from luma_noise.noise.back_translation import REFERENCE_BACK_TRANSLATION, conversion_cache_dir, converted_model, missing_tokenizer_packages
 from luma_noise.records import NoiseRecord
 from luma_noise.rng import derive_rng
 from luma_noise.required_models import ModelNotAvailableError, check_available
-from luma_noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_wordnet_data, text_noise_defaults,
+from luma_noise.noise.text import (DEFAULT_TEXT_NOISES, TEXT_NOISES, TextNoise, missing_wordnet_data, text_noise_defaults,
                              wordnet_install_command)
 from marian_models import WORDS, build_marian_model
 from tiny_text_models import (TINY_WORDNET_SENTENCES, build_tiny_fsmt_model, build_tiny_nltk_data,
@@ -254,7 +254,7 @@ def test_validation_loads_no_model():
 
 
 def test_missing_tokenizer_package_is_reported_at_init(monkeypatch):
-    monkeypatch.setattr(luma_noise.back_translation, "_TOKENIZER_PACKAGES", {"Helsinki-NLP/opus-mt-": "no_such_package_x"})
+    monkeypatch.setattr(luma_noise.noise.back_translation, "_TOKENIZER_PACKAGES", {"Helsinki-NLP/opus-mt-": "no_such_package_x"})
     assert missing_tokenizer_packages(["Helsinki-NLP/opus-mt-en-de", "/local/model"]) == ["no_such_package_x"]
     with pytest.raises(ImportError, match="pip install no_such_package_x"):
         TextNoise(DEFAULT_TEXT_NOISES)  # the default models Helsinki-NLP/opus-mt-en-de, -de-en
@@ -302,7 +302,7 @@ def test_ctranslate2_output_independent_of_batch_and_replicas(params, monkeypatc
     texts = VARIED * 3  # one call, mixed lengths, in any order
     assert one_text_per_call.apply("BackTranslationNoise", texts, [0] * len(texts)) == alone * 3
     for replicas in (1, 3):  # one replica per core: 1 in a forked worker
-        monkeypatch.setattr(luma_noise.back_translation, "_cores", lambda: replicas)
+        monkeypatch.setattr(luma_noise.noise.back_translation, "_cores", lambda: replicas)
         noise = TextNoise(("BackTranslationNoise",), params)
         assert noise._augmenter("BackTranslationNoise").model.translators[0].num_translators == replicas
         reverse = list(reversed(texts))
@@ -328,7 +328,7 @@ def test_ctranslate2_translators_loaded_before_a_fork_work_in_the_child(params):
 
 _OTHER_PROCESS = """
 import json, sys
-from luma_noise.text import TextNoise
+from luma_noise.noise.text import TextNoise
 params, texts = json.loads(sys.argv[1])
 print(json.dumps(TextNoise(["BackTranslationNoise"], params).apply("BackTranslationNoise", texts, [0] * len(texts))))
 """

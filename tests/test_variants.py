@@ -12,8 +12,8 @@ import soundfile
 
 from helpers import built_rows, load, rows, wav_samples
 from hub_server import ThrottledServer
-from luma_noise import features
-from luma_noise.image import corrupt_image
+from luma_noise.variants import deep_features
+from luma_noise.noise.image import corrupt_image
 from luma_noise.classes import CLASSES
 from make_mirror import decode_audio_marker
 from tiny_models import save_tiny_models
@@ -226,8 +226,8 @@ def test_low_diversity_redraws_train_only_with_consistent_labels(mirror, tmp_pat
 
 def test_feature_cache_is_reused_and_invalidated_by_a_new_model(mirror, tmp_path, model_kwargs, models, monkeypatch):
     loaded = []
-    real_load = features._load
-    monkeypatch.setattr(features, "_load", lambda modality, *args: loaded.append(modality) or real_load(modality, *args))
+    real_load = deep_features._load
+    monkeypatch.setattr(deep_features, "_load", lambda modality, *args: loaded.append(modality) or real_load(modality, *args))
     _build(mirror, tmp_path / "a", "low_diversity", **model_kwargs)  # the module's earlier builds may have cached all
     before = len(loaded)
     _build(mirror, tmp_path / "b", "low_diversity", **model_kwargs)

@@ -14,7 +14,7 @@
   its audio net; faithful mode keeps such a clip's first 128 frames (what the crop meant to do)
   and `reference_frames` tells which clips those are (`train` counts them in results.json).
 - text: (768,) float32 for bert-base: BERT's last hidden state averaged over the tokens, the
-  class word masked first (`luma_noise.features`). Only texts of equal token count share a
+  class word masked first (`luma_noise.variants.deep_features`). Only texts of equal token count share a
   BERT call, so no padding enters and an embedding does not depend on its batch.
 """
 
@@ -23,7 +23,7 @@ import io
 
 import numpy as np
 
-from .. import features as deep
+from ..variants import deep_features as deep
 from ..classes import CLASSES
 
 IMAGE_MEAN = (0.51, 0.49, 0.44)
@@ -155,7 +155,7 @@ class TextEmbedder:
     """Mean BERT embeddings of (text, class word) pairs, memoised per pair in memory.
 
     text_model: Hub id or local folder of a BERT-like encoder (`from_pretrained`), run on
-    CPU through `luma_noise.features.Extractor` (its masking and pooling). Only texts of
+    CPU through `luma_noise.variants.deep_features.Extractor` (its masking and pooling). Only texts of
     the same token count share a forward pass (up to `batch_size`): without padding, a
     text's embedding does not depend on the others. Embeddings are (D,) float32 tensors.
     """

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from .. import sampling
+from . import sampling
 from ..classes import ID_CLASSES, MODALITIES
 from ..rng import derive_rng
 

@@ -6,7 +6,7 @@ into the plans. A modality whose `<m>_compactness` is None keeps the published t
 
 import numpy as np
 
-from .. import sampling
+from . import sampling
 from ..classes import ID_CLASSES, MODALITIES
 from ..plan import SplitPlan, Upstream, align
 from ..rng import derive_rng

@@ -7,7 +7,7 @@ which keep the true labels as `original_labels` (the `original_label` column).
 
 import dataclasses
 
-from .. import sampling
+from . import sampling
 from ..classes import MODALITIES
 from ..rng import derive_rng
 

@@ -2,7 +2,7 @@
 
 LUMA's reference compilation tool corrupts images with Hendrycks & Dietterich's CIFAR-10-C
 generator (constants tuned for 32x32 images), not the ImageNet-C tables of `imagecorruptions`
-that `luma_noise.image` uses by default. This module implements those corruptions from the
+that `luma_noise.noise.image` uses by default. This module implements those corruptions from the
 parameter tables and step descriptions in `shared/reference_values/cifar10c/README.md` (no
 reference code), one function per corruption opening with its five-row table, as
 `imagecorruptions` does, and one registry (`CORRUPTIONS`, `corrupt`).
@@ -22,7 +22,7 @@ Differences from the reference, all by design or unavoidable:
 
 Every function takes a (32, 32, 3) uint8 RGB array (the reference hard-codes 32 px), a severity
 1..5 and a Generator, and returns a (32, 32, 3) float array on the 0-255 scale (not rounded;
-`luma_noise.image.corrupt_image` clips and rounds).
+`luma_noise.noise.image.corrupt_image` clips and rounds).
 
 Longer than 300 lines because it is one table-driven registry of 15 corruptions, five severity
 rows each, as `imagecorruptions` lays them out.
@@ -290,7 +290,7 @@ def jpeg_compression(x, severity, rng):
     return np.asarray(Image.open(buffer), np.float64)
 
 
-# LUMA's names -> functions, in the paper's order (the names of `luma_noise.image.IMAGE_CORRUPTIONS`).
+# LUMA's names -> functions, in the paper's order (the names of `luma_noise.noise.image.IMAGE_CORRUPTIONS`).
 CORRUPTIONS = {
     "gaussian_noise": gaussian_noise,
     "shot_noise": shot_noise,

@@ -215,7 +215,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # pure Python: the only one whos
         if resolved is None:
             raise RefusedPickleError(
                 f"{self.source}: refused to load global {module}.{name}; only numpy array and pandas DataFrame "
-                f"constructors are allowed (see luma_noise.safe_pickle.ALLOWED_GLOBALS)"
+                f"constructors are allowed (see luma_noise.upstream.safe_pickle.ALLOWED_GLOBALS)"
             )
         return getattr(self, resolved) if isinstance(resolved, str) else resolved  # str: a method of this unpickler
 

@@ -1,7 +1,7 @@
 """Deep features of upstream rows for the variants that need them (diversity, label noise).
 
 A `FeatureSource` computes each row's features once per (modality, model, row content) and caches
-them on disk (`features.cached_features`); audio rows are read through the build's `Fetcher`.
+them on disk (`deep_features.cached_features`); audio rows are read through the build's `Fetcher`.
 """
 
 import dataclasses
@@ -9,9 +9,9 @@ import dataclasses
 import numpy as np
 import soundfile
 
-from . import features
-from .fetcher import Fetcher
-from .plan import Upstream
+from . import deep_features
+from ..upstream.fetcher import Fetcher
+from ..plan import Upstream
 
 
 class _LazyRows:
@@ -29,7 +29,7 @@ class _LazyRows:
 
 @dataclasses.dataclass
 class FeatureSource:
-    """Deep features of upstream rows, cached per row by content (`features.cached_features`),
+    """Deep features of upstream rows, cached per row by content (`deep_features.cached_features`),
     so any seed, config or split reuses the rows already computed.
 
     fetcher: the build's files (audio rows' wavs); cache_dir: the feature cache folder. A model is
@@ -43,7 +43,7 @@ class FeatureSource:
     cache_dir: object
     extractors: dict = dataclasses.field(default_factory=dict)
 
-    def extractor(self, modality: str) -> features.Extractor:
+    def extractor(self, modality: str) -> deep_features.Extractor:
         """The modality's extractor; the other modalities' models are unloaded first, so at most
         one model is in memory (Wav2Vec 2.0 large alone holds 1.3 GB)."""
         for other, extractor in self.extractors.items():
@@ -52,7 +52,7 @@ class FeatureSource:
         if modality not in self.extractors:
             model_id = getattr(self.config, f"{modality}_feature_model")
             revision = getattr(self.config, f"{modality}_feature_revision")
-            self.extractors[modality] = features.Extractor(modality, model_id, revision)
+            self.extractors[modality] = deep_features.Extractor(modality, model_id, revision)
         return self.extractors[modality]
 
     def __call__(self, modality: str, frame: str, rows: np.ndarray) -> np.ndarray:
@@ -62,16 +62,16 @@ class FeatureSource:
         rows = np.asarray(rows, dtype=np.int64)
         if modality == "image":
             images = self.upstream.image_frame(frame).images
-            keys = [features.content_key(str(images.shape[1:]), images[r].tobytes()) for r in rows]
+            keys = [deep_features.content_key(str(images.shape[1:]), images[r].tobytes()) for r in rows]
             items, size_of = _LazyRows(len(rows), lambda i: images[rows[i]]), None
         elif modality == "text":
             texts = self.upstream.text["text"].to_numpy()[rows]
             labels = self.upstream.text["label"].to_numpy()[rows]
-            keys = [features.content_key(text, label) for text, label in zip(texts, labels)]
+            keys = [deep_features.content_key(text, label) for text, label in zip(texts, labels)]
             items, size_of = list(zip(texts, labels)), lambda i: len(texts[i])
         else:
             paths = self.fetcher.wav_files(self.upstream.audio["path"].to_numpy()[rows])
-            keys = [features.content_key(self.fetcher.read_wav(path)) for path in paths]
+            keys = [deep_features.content_key(self.fetcher.read_wav(path)) for path in paths]
             items = _LazyRows(len(paths), lambda i: self.fetcher.decoded_wav(paths[i]))  # read again only on a cache miss
             size_of = lambda i: soundfile.info(paths[i]).duration  # noqa: E731 (header only)
-        return features.cached_features(keys, items, self.extractor(modality), self.cache_dir, size_of)
+        return deep_features.cached_features(keys, items, self.extractor(modality), self.cache_dir, size_of)

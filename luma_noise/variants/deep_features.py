@@ -54,8 +54,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import durations
-from .atomic import write_npz
+from ..upstream import durations
+from ..atomic import write_npz
 
 logger = logging.getLogger(__name__)
 

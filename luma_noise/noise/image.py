@@ -7,7 +7,7 @@ from fresh OS entropy). `corrupt_image` therefore takes one 32-bit seed, passes 
 to those two and seeds `np.random` with it for the rest, restoring the caller's global state
 afterwards. The severity tables are the library's, i.e. ImageNet-C's (tuned for 224 px
 images); see `damage_table` for what they do to 32x32 images. `tables="cifar10-c"` selects
-CIFAR-10-C's instead, as LUMA's reference tool applies them (`luma_noise.cifar10c`, seeded
+CIFAR-10-C's instead, as LUMA's reference tool applies them (`luma_noise.noise.cifar10c`, seeded
 through a `numpy.random.Generator`, no global state).
 """
 

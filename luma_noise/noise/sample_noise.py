@@ -16,10 +16,10 @@ import os
 from typing import Optional, Protocol
 
 from .audio import AudioNoise
-from .classes import MODALITIES
+from ..classes import MODALITIES
 from .image import ImageNoise
-from .records import NoiseRecord
-from .rng import derive_rng
+from ..records import NoiseRecord
+from ..rng import derive_rng
 
 
 class ModalityNoise(Protocol):

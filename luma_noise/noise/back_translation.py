@@ -39,7 +39,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .checkpoints import model_dir
+from ..checkpoints import model_dir
 
 # The reference tool's back-translation (nlpaug's default models and their beam search through
 # `transformers`), one field away: text_noise_params={"BackTranslationNoise": REFERENCE_BACK_TRANSLATION}.

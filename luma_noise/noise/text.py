@@ -25,7 +25,7 @@ Two thin nlpaug subclasses, same parameters, fix what would break LUMA's guarant
   sorted here. nlpaug also keeps one dictionary per process and ignores a later `dict_path`;
   each augmenter here loads its own.
 - BackTranslationNoise: nlpaug's translates through a worker process, which fails inside daemonic
-  processes; it runs in-process here, through CTranslate2 by default (`luma_noise.back_translation`,
+  processes; it runs in-process here, through CTranslate2 by default (`luma_noise.noise.back_translation`,
   which says why its default models are not the reference's and holds its fork-safety machinery).
 
 AntonymNoise and SynonymNoise need NLTK's WordNet and English POS tagger, checked in
@@ -52,8 +52,8 @@ import random
 
 import numpy as np
 
-from luma_noise import back_translation
-from luma_noise.back_translation import missing_tokenizer_packages
+from luma_noise.noise import back_translation
+from luma_noise.noise.back_translation import missing_tokenizer_packages
 from luma_noise.records import NoiseRecord
 
 TEXT_NOISES = ("KeyboardNoise", "OCRNoise", "RandomCharNoise", "RandomWordNoise", "SpellingNoise",

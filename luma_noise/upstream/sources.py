@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 import pandas as pd
 
-from .classes import CIFAR_RENAMES, CLASS_ID, ID_CLASSES
+from ..classes import CIFAR_RENAMES, CLASS_ID, ID_CLASSES
 from .safe_pickle import safe_load
 
 SOURCE_KEYS = ("luma", "cifar", "splits", "esc50")

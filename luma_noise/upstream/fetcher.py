@@ -2,7 +2,7 @@
 
 One `Fetcher` per build, made in `_split_generators` and handed to whatever reads files (the
 upstream tables, the feature source, the stored-wav check, ESC-50): a local mirror's files are
-read in place; other files are fetched into the download cache by `luma_noise.download` (rate
+read in place; other files are fetched into the download cache by `luma_noise.upstream.download` (rate
 limits, resume, token, md5 checks), once per build also under force_redownload; a file that
 cannot be read is named with its URL and, when it is a downloaded copy, evicted from the cache so
 the next build fetches it again. Generation (in `num_proc` workers too) reads the stored wavs
@@ -19,9 +19,9 @@ import datasets
 from . import download
 from . import sources
 from . import wav_check
-from .audio import decode_wav
-from .audio import esc50_wavs
-from .plan import Upstream
+from ..noise.audio import decode_wav
+from ..noise.audio import esc50_wavs
+from ..plan import Upstream
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -42,7 +42,7 @@ class Fetcher:
     def fetch(self, urls: list, md5: Optional[dict] = None) -> list:
         """Local paths of many files (same order): a local mirror's own files, read in place (the
         download manager's bookkeeping costs ~4 s per 29,000 local paths), or copies in the download
-        cache fetched by `luma_noise.download`, also when streaming. md5: optional {url: hex digest}
+        cache fetched by `luma_noise.upstream.download`, also when streaming. md5: optional {url: hex digest}
         checked before a fetched file is cached. Each file is fetched once per build (with
         force_redownload, fetched again once, not once per step that reads it)."""
         if self.local_mirror:
