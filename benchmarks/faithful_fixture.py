@@ -2,7 +2,7 @@
 
     HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 python benchmarks/faithful_fixture.py [WORKDIR]
 
-Builds the miniature mirror (tests/make_mirror.py) and a tiny random BERT, trains MCD, DE
+Builds the miniature mirror (luma_noise/fixtures/mirror.py) and a tiny random BERT, trains MCD, DE
 (image, text, multimodal) and RCML (multimodal) in `fixed` and in `faithful` mode with
 `run_training` (3 epochs at most, 3 members, 10 passes, batch 64), prints each run's metrics,
 then re-evaluates the trained models' test passes under each deviation alone, so that the
@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -78,8 +77,8 @@ def _predictive(model, batch, labels):
 
 
 def main(workdir: Path) -> dict:
-    from make_mirror import write_mirror
-    from tiny_models import save_tiny_models
+    from luma_noise.fixtures.mirror import write_mirror
+    from luma_noise.fixtures.models import save_tiny_models
 
     from luma_noise.baselines.collator import LumaCollator, featurize_dataset
 

@@ -4,10 +4,8 @@ import functools
 import http.server
 import os
 import socket
-import sys
 import tempfile
 import threading
-from pathlib import Path
 
 # Before anything imports `datasets`: offline, and every cache in a temporary folder.
 _HOME = tempfile.mkdtemp(prefix="luma-tests-hf-")
@@ -19,11 +17,10 @@ os.environ.update({
     "HF_UPDATE_DOWNLOAD_COUNTS": "0",
     "TRANSFORMERS_OFFLINE": "1",
 })
-sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
 
-from make_mirror import write_mirror  # noqa: E402
+from luma_noise.fixtures.mirror import write_mirror  # noqa: E402
 
 _LOOPBACK = ("127.", "::1", "localhost")
 
@@ -64,7 +61,7 @@ def mirror(tmp_path_factory):
 def clean(mirror, tmp_path_factory):
     """The `clean` config prepared once from the folder mirror: {split: list of examples}
     (images as arrays, audio as raw bytes; see helpers.rows). Read-only: tests share it."""
-    from helpers import built_rows
+    from tests.support.helpers import built_rows
 
     return built_rows(mirror[0], tmp_path_factory.mktemp("clean-cache"))
 
@@ -72,7 +69,7 @@ def clean(mirror, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
     """Folder of a tiny random BERT (with its tokenizer), loaded as a Hub checkpoint would be."""
-    from tiny_models import save_tiny_models
+    from luma_noise.fixtures.models import save_tiny_models
 
     return save_tiny_models(tmp_path_factory.mktemp("tiny-models"))["text"]
 

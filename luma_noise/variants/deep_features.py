@@ -77,7 +77,7 @@ _TIMED_BATCHES = 2
 _TIMED_S = 5.0
 
 # Plurals of LUMA's class words that the Porter stemmer does not bring back to the class
-# word's stem (checked over all 50 class words in tests/test_features.py); "-s"/"-es"/"-ies"
+# word's stem (checked over all 50 class words in tests/e2e/dataset/test_features.py); "-s"/"-es"/"-ies"
 # plurals of the others stem like their singular.
 IRREGULAR_PLURALS = {
     "man": ("men",),

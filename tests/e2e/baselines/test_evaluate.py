@@ -1,0 +1,176 @@
+"""`evaluate`: withheld modalities (dropped from the fusion, checked against the fusion computed by
+hand) and test-time shift (splits built by the builder), on a tiny run trained on the fixture mirror."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from luma_noise.baselines import LumaModel, LumaModelConfig, losses, uncertainty, withhold
+from luma_noise.baselines.__main__ import main
+
+
+def _inputs(batch=4, text_dim=16):
+    g = torch.Generator().manual_seed(0)
+    return {"pixel_values": torch.rand(batch, 3, 32, 32, generator=g),
+            "audio_features": torch.rand(batch, 1, 128, 128, generator=g),
+            "text_embeddings": torch.rand(batch, text_dim, generator=g)}
+
+
+def test_withholding_from_averaging_fusion_equals_the_remaining_views_fused_by_hand():
+    torch.manual_seed(0)
+    model = LumaModel(LumaModelConfig(method="de", ensemble_size=2, text_dim=16, softmax_samples=5)).eval()
+    inputs = _inputs()
+    with torch.no_grad():
+        got = withhold.withheld(model, ("audio",))(**inputs).logits
+        by_hand = torch.stack([torch.stack([member.branches[m](inputs[key])[0]
+                                            for m, key in (("image", "pixel_values"), ("text", "text_embeddings"))]).mean(0)
+                               for member in model.members]).mean(0)
+        full = model(**inputs).logits
+    torch.testing.assert_close(got, by_hand)
+    assert not torch.allclose(got, full)  # the audio view did count before
+    assert model.config.modalities == ["image", "audio", "text"]  # the trained model is untouched
+    # the withheld branch is not run: without its input the model still predicts
+    with torch.no_grad():
+        withhold.withheld(model, ("audio",))(pixel_values=inputs["pixel_values"], text_embeddings=inputs["text_embeddings"])
+
+
+def test_withholding_from_evidential_fusion_averages_the_remaining_evidence():
+    torch.manual_seed(0)
+    model = LumaModel(LumaModelConfig(method="rcml", text_dim=16)).eval()
+    inputs = _inputs()
+    with torch.no_grad():
+        out = withhold.withheld(model, ("image", "text"))(**inputs)
+        evidence = torch.nn.functional.softplus(model.members[0].branches["audio"](inputs["audio_features"])[0])
+        probs, aleatoric, epistemic = uncertainty.dirichlet_uncertainty(losses.fuse_evidence([evidence]) + 1)
+    torch.testing.assert_close(out.logits.exp(), probs)
+    torch.testing.assert_close(out.epistemic, epistemic)
+    with pytest.raises(ValueError, match="at least one must remain"):
+        withhold.withheld(model, ("image", "audio", "text"))
+    with pytest.raises(ValueError, match="expected modalities among"):
+        withhold.parse("image+smell")
+
+
+@pytest.fixture(scope="module")
+def trained(mirror, tiny_bert, tmp_path_factory):
+    """One tiny run of `clean`: DE image and multimodal, RCML multimodal (1 epoch, 2 members)."""
+    from luma_noise.baselines.train import run_training
+
+    cache, out = tmp_path_factory.mktemp("eval-cache"), tmp_path_factory.mktemp("eval-run") / "clean"
+    run_training("clean", out, mirror=str(mirror[0]), methods=("de", "rcml"), modalities=("image", "multimodal"),
+                 text_model=tiny_bert, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=64, device="cpu",
+                 cache_dir=str(cache), progress=lambda event: None)
+    return out, str(cache)
+
+
+def test_evaluate_command_withholds_shifts_and_resumes(trained, mirror, tmp_path, capsys):
+    run_dir, cache = trained
+    argv = ["evaluate", str(run_dir), "--withhold", "audio", "image+text", "--shift", "image",
+            "--image-severities", "5", "--mirror", str(mirror[0]), "--cache-dir", cache, "--device", "cpu"]
+    assert main(argv) == 0
+    withheld = sorted(p.name for p in (run_dir / "evaluations" / "withhold").glob("*.json"))
+    assert withheld == ["de-multimodal-seed42--audio.json", "de-multimodal-seed42--image+text.json",
+                        "rcml-multimodal-seed42--audio.json", "rcml-multimodal-seed42--image+text.json"]
+    shifted = sorted(p.name for p in (run_dir / "evaluations" / "shift").glob("*.json"))
+    assert len(shifted) == 3 and "de-image-seed42--image=5.json" in shifted
+    row = json.loads((run_dir / "evaluations" / "withhold" / "rcml-multimodal-seed42--image+text.json").read_text())
+    assert row["withheld"] == "image+text" and 0 <= row["accuracy"] <= 1 and row["nll"] > 0
+    assert "7 evaluations (0 already done)" in capsys.readouterr().out
+    # resumed: nothing is evaluated again, files untouched
+    before = {p: p.stat().st_mtime_ns for p in (run_dir / "evaluations").rglob("*.json")}
+    assert main(argv) == 0
+    assert "0 evaluations (7 already done)" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (run_dir / "evaluations").rglob("*.json")} == before
+
+
+def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror, tmp_path):
+    """The shift evaluation's numbers equal an evaluation on `luma_noise.load` of the config with
+    image noise on the test split only, built from scratch in another cache; its train split is
+    the clean one byte for byte, its test split is not."""
+    import luma_noise
+    from luma_noise.baselines import LumaCollator, rundir
+    from luma_noise.baselines.metrics import classification_metrics, predict
+    from luma_noise.baselines.evaluations import shift_fields
+
+    run_dir, cache = trained
+    row = json.loads((run_dir / "evaluations" / "shift" / "de-image-seed42--image=5.json").read_text())
+    fields = shift_fields("image", 5)
+    assert row["fields"] == fields
+    shifted = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=str(tmp_path / "a"), **fields)
+    clean = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=cache)  # the run's own
+    assert shifted["train"]["image"] == clean["train"]["image"]
+    assert shifted["test"]["image"] != clean["test"]["image"]
+    model = LumaModel.from_pretrained(run_dir / "models" / "de-image-seed42").eval()
+    purpose = (42, "evaluate", "shift", "image=5", "test")  # the evaluation noise `evaluate` draws
+    with rundir.seeded_torch(*purpose):
+        arrays = predict(model, shifted["test"], LumaCollator(text_model=None, modalities=("image",)), 128,
+                         generator=rundir.torch_generator(*purpose))
+    again = classification_metrics(arrays["probs"], arrays["labels"], arrays["aleatoric"], arrays["epistemic"])
+    assert row["accuracy"] == pytest.approx(again["accuracy"]) and row["nll"] == pytest.approx(again["nll"], rel=1e-5)
+    assert np.isfinite(row["epistemic"])
+
+
+def test_report_shows_missing_modality_and_shift_curves(trained, mirror, tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from luma_noise.baselines import report
+
+    run_dir, cache = trained
+    if not (run_dir / "evaluations").exists():  # this test alone: evaluate first
+        assert main(["evaluate", str(run_dir), "--withhold", "audio", "image+text", "--shift", "image",
+                     "--image-severities", "5", "--mirror", str(mirror[0]), "--cache-dir", cache]) == 0
+    out = tmp_path / "report"
+    report.write_report([run_dir], out)
+    text = (out / "report.md").read_text()
+    section = text.split("## Missing modality at test time")[1].split("## Test-time shift")[0]
+    assert "| RCML multimodal | image+text | 1 |" in section and "| DE multimodal | audio | 1 |" in section
+    assert "![shift curves, clean](shift-clean.png)" in text
+    for name in ("withhold-clean.png", "shift-clean.png"):
+        with Image.open(out / name) as image:
+            assert image.size[0] > 200 and image.size[1] > 200
+    table = pd.read_csv(out / "results.csv")
+    results = {(r["method"], r["modality"]): r for r in json.loads((run_dir / "results.json").read_text())["results"]}
+    row = json.loads((run_dir / "evaluations" / "withhold" / "de-multimodal-seed42--audio.json").read_text())
+    change = table[(table.measure == "withhold[audio]_accuracy_change") & (table.method == "de")].value
+    assert change.iloc[0] == pytest.approx(row["accuracy"] - results[("de", "multimodal")]["accuracy"])
+    assert (table.measure == "shift[image=5]_ece").sum() == 3
+
+
+def test_sweep_evaluates_every_run_with_withheld_views_and_names_bad_ones_first(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from tests.e2e.baselines.test_sweep import _fake_training
+
+    from luma_noise.baselines import evaluations, sweep, train
+
+    trained, evaluated = [], []
+    monkeypatch.setattr(train, "run_training", _fake_training(trained))
+    monkeypatch.setattr(evaluations, "evaluate_runs", lambda folders, **kw: evaluated.append((folders, kw)))
+    parser = argparse.ArgumentParser()
+    sweep.add_parser(parser.add_subparsers())
+    base = ["sweep", "--output-dir", str(tmp_path), "--configs", "clean", "conflict", "--seeds", "1",
+            "--methods", "mcd", "--modalities", "multimodal", "--max-epochs", "1"]
+    args = parser.parse_args(base + ["--withhold", "audio", "smell"])
+    assert args.func(args) == 2 and "'smell'" in capsys.readouterr().err
+    assert trained == [] and evaluated == []
+    args = parser.parse_args(base + ["--withhold", "audio", "image+text"])
+    assert args.func(args) == 0
+    assert evaluated == [([str(tmp_path / "clean/seed-1"), str(tmp_path / "conflict/seed-1")],
+                          {"withhold": ["audio", "image+text"], "mirror": None, "cache_dir": None,
+                           "batch_size": 128, "device": None})]
+
+
+def test_withholding_from_a_registered_method_fuses_the_remaining_views_with_its_own_fusion():
+    from luma_noise.baselines.methods import MethodConfig, MethodModel
+
+    torch.manual_seed(0)
+    model = MethodModel(MethodConfig(method="tmc", modalities=("image", "audio", "text"), text_dim=16)).eval()
+    inputs = _inputs()
+    with torch.no_grad():
+        out = withhold.withheld(model, ("audio",))(**inputs)
+        views = {m: v for m, v in model.views(inputs).items() if m != "audio"}
+        by_hand = model.method.predict(views, model.extra)
+    torch.testing.assert_close(out.logits.exp(), by_hand.probs.clamp(min=1e-30))
+    assert model.config.modalities == ["image", "audio", "text"]

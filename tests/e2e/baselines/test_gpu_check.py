@@ -1,0 +1,40 @@
+"""benchmarks/gpu_check.py: without CUDA it says so and exits 0 having run nothing; its
+`--device cpu --quick` dry run goes through every section and writes the table as JSON."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "gpu_check.py"
+
+
+def _run(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the no-GPU path does not apply")
+def test_without_a_gpu_it_says_so_and_exits_cleanly(tmp_path):
+    done = _run(cwd=tmp_path)
+    assert done.returncode == 0 and "no GPU" in done.stdout and "--device cpu --quick" in done.stdout
+    assert not list(tmp_path.iterdir())  # nothing run, nothing written
+
+
+def test_quick_cpu_dry_run_goes_through_every_section(tmp_path):
+    done = _run("--device", "cpu", "--quick", "--json", "out.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = json.loads((tmp_path / "out.json").read_text())
+    sections = [row["section"] for row in table["rows"]]
+    assert set(sections) == {"agreement", "throughput", "protocol"} and all(row["ok"] for row in table["rows"])
+    # the CPU against itself: the agreement is exact
+    assert all(" vs " in row["value"] for row in table["rows"] if row["section"] == "agreement")
+    rates = [row["examples_per_second"] for row in table["rows"] if row["section"] == "throughput"]
+    assert len(rates) == 6 and all(rate > 0 for rate in rates)
+    assert any(row["run"].endswith("T=100 evaluation") and row["loop_over_vectorised"] > 0 for row in table["rows"])
+    assert "section" in done.stdout and "agreement" in done.stdout
