@@ -1,0 +1,36 @@
+"""MC dropout, the deep ensemble and RCML give, through the one method runner, exactly the numbers
+they gave before they became method objects.
+
+`tests/data/paper_port/` holds the results.json rows and every prediction array of the runs of
+`paper_port.GROUPS` (both modes, validation passes below the final ones, an independently trained
+ensemble, bf16 autocast) recorded on the code before the port (commit f3927bd, `LumaModel` and
+`train._train_run`). Every recorded number must come back equal: the same parameters are created
+in the same order from the same seed, and every random draw (initialisation, dropout masks, ε,
+evaluation noise) is taken in the same order from the same generator, so equality is exact, not
+approximate. Rows may gain keys (the measures every method gets), never lose or change one.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from paper_port import GROUPS, RECORDED, run_group
+
+
+@pytest.fixture(scope="module")
+def port_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("paper-port-cache")
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_paper_methods_give_the_recorded_numbers(group, mirror, tiny_bert, port_cache, tmp_path):
+    rows, arrays = run_group(group, mirror[0], tiny_bert, port_cache, tmp_path / group)
+    recorded = json.loads((RECORDED / f"{group}.json").read_text())
+    assert len(rows) == len(recorded)
+    for row, before in zip(rows, recorded):
+        assert {k: row.get(k) for k in before} == before, (row["method"], row["modality"])
+    with np.load(RECORDED / f"{group}.npz") as data:
+        assert set(data.files) <= set(arrays), sorted(set(data.files) - set(arrays))
+        for key in data.files:
+            np.testing.assert_array_equal(arrays[key], data[key], err_msg=key)
