@@ -37,7 +37,7 @@ def withheld(model, modalities):
     if any(m not in have for m in modalities) or not keep:
         raise ValueError(f"cannot withhold {list(modalities)} from a model of {have}: "
                          f"each withheld view must be one of its views and at least one must remain")
-    if hasattr(model, "method") and hasattr(model, "views"):  # a registered method: it fuses the views it is given
+    if getattr(model, "members", None) is None:  # a method on trunks and heads: it fuses the views it is given
         low = model.method.views[0]
         if len(keep) < low:
             raise ValueError(f"{model.config.method} fuses at least {low} views; withholding {list(modalities)} "
