@@ -48,13 +48,13 @@ def write_predictions(output_dir, name: str, arrays: dict, predictive=None) -> s
     return predictions_path(name)
 
 
-def read_predictions(path) -> dict:
-    """{"<split>_<array>": array, "predictive": str (if recorded)} of one predictions file."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
-    if "predictive" in out:
-        out["predictive"] = str(out["predictive"])
-    return out
+def read_predictions(path, budget=None) -> dict:
+    """{"<split>_<array>": array, "predictive": 0-d str array (if recorded)} of one predictions file,
+    read through `safe_files.load_npz` (a regular file, declared sizes checked before loading, no
+    pickles; `budget` bounds the bytes of several files). Raises BadInput."""
+    from ..safe_files import load_npz
+
+    return load_npz(path, budget=budget)
 
 
 def split_arrays(pred: dict, split: str) -> dict:

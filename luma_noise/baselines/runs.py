@@ -21,14 +21,12 @@ import pandas as pd
 
 from ..classes import MODALITIES
 from ..options import NAMED_CONFIGS
-from ..safe_files import BadInput, confined, read_json
+from ..safe_files import BadInput, confined
 
 PROVENANCE_FIELDS = {"mirror", "luma_revision", "feature_cache_dir", "feature_revision",
                      *(f"{m}_{part}" for m in ("image", "audio", "text") for part in ("feature_model", "feature_revision"))}
-METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
-OPTIONAL_METRICS = ("ece", "nll", "brier")
-RANGES = {"accuracy": (0, 1), "ood_auroc": (0, 1), "ece": (0, 1), "nll": (0, math.inf), "brier": (0, 2),
-          "aleatoric": (-math.inf, math.inf), "epistemic": (-math.inf, math.inf)}  # metric -> accepted [low, high]
+# The field lists of a results.json row live in `results` (re-exported here).
+from .results import METRICS, OPTIONAL_METRICS, RANGES, REQUIRED, read_results, row_problems  # noqa: E402,F401
 MAX_METHOD_CHARS = 100
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
 _MISSING = object()
@@ -108,8 +106,7 @@ def _check(path: Path, data) -> list:
     if not isinstance(data.get("fields") or {}, dict):
         problems.append(f"{path}: fields: expected an object of config fields, got {_show(data['fields'])}")
     for i, row in enumerate(data["results"]):
-        need = ("method", "modality", "seed", *METRICS)
-        lacking = [k for k in need if not isinstance(row, dict) or k not in row]
+        lacking = [k for k in REQUIRED if not isinstance(row, dict) or k not in row]
         if lacking:
             problems.append(f"{path}: results[{i}] lacks {', '.join(lacking)}")
             continue
@@ -145,20 +142,7 @@ def _entry_problems(row: dict) -> list:
                         "or a fused subset such as image+text")
     if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
         problems.append(f"seed: expected an integer, got {_show(row['seed'])}")
-    total_only = _is_number(row.get("total"))  # a method with one uncertainty (QMF, softmax): no split
-    for key in METRICS + OPTIONAL_METRICS:
-        value = row.get(key)
-        if value is None and (key in OPTIONAL_METRICS or (total_only and key in ("aleatoric", "epistemic"))):
-            continue
-        low, high = RANGES[key]
-        if value is None:
-            problems.append(f"{key}: required, got null")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{key}: expected a number, got {_show(value)}")
-        elif not math.isfinite(value):
-            problems.append(f"{key}: expected a finite number, got {value}")
-        elif not low <= value <= high:
-            problems.append(f"{key}: {value} is outside [{low}, {high}]")
+    problems += row_problems(row)
     if row.get("predictions") is not None and (not isinstance(row["predictions"], str) or not row["predictions"]):
         problems.append(f"predictions: expected a path relative to the run folder, got {_show(row['predictions'])}")
     return problems
@@ -177,7 +161,7 @@ def read_runs(paths) -> tuple:
     rows, problems = [], []
     for path in find_results(paths):
         try:
-            data = read_json(path)
+            data = read_results(path)
         except BadInput as err:
             problems += err.problems
             continue

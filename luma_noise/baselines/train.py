@@ -36,7 +36,7 @@ from .inputs import MODES
 from .methods.de import ENSEMBLE_TRAINING
 from .methods.runner import is_main_process
 from .settings import (NOT_RECORDED, PRECISIONS, RUN_MODALITIES, STOP_PATIENCE, VAL_MC_SAMPLES_FIXED,  # noqa: F401
-                       RunSettings, SettingsError, bf16_cpu_supported, method_options, needed_modalities,
+                       RunSettings, SettingsError, bf16_cpu_supported, needed_modalities,
                        parse_method_option, plan_runs, run_name, run_record, validation_passes)
 
 # Options of `train` and `sweep` (the RunSettings fields that are command-line options) and their defaults.
@@ -254,15 +254,24 @@ def _checked(config_name, output_dir: Path, fields, mirror, cache_dir, options) 
         differing = _differing_fields(config_name, fields, mirror, cache_dir)
     except (ValueError, TypeError) as err:
         problems.append(str(err))
-    if settings is None:
-        return None, problems, None
-    problems += _text_model_problems(settings.text_model, "text" in needed_modalities(settings.plan()))
+    text_model = options.get("text_model", RunSettings.text_model)
+    problems += _text_model_problems(text_model, _reads_text(settings, options))
+    if settings is None:  # the record is not known: the folder is checked, its run.json not compared
+        return None, problems + rundir.output_problems(output_dir, None), None
     local = Path(settings.text_model).expanduser()
     digest = rundir.model_folder_digest(local) if local.is_dir() else None
     record = run_record(config_name, differing or {}, settings, digest)
     # with bad fields the record is not known, so run.json is not compared (the fields are named already)
     problems += rundir.output_problems(output_dir, record if differing is not None else None)
     return record, problems, settings
+
+
+def _reads_text(settings, options) -> bool:
+    """Whether the planned runs read text (with bad settings: unless the modalities surely do not)."""
+    if settings is not None:
+        return "text" in needed_modalities(settings.plan())
+    modalities = options.get("modalities", RunSettings.modalities)
+    return not isinstance(modalities, (list, tuple)) or any("text" in m or m == "multimodal" for m in modalities)
 
 
 def _differing_fields(config_name, fields, mirror, cache_dir) -> dict:

@@ -11,7 +11,6 @@ corrected). Prediction: α = e_fused + 1, probs α/α₀, aleatoric the expected
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from .. import losses, uncertainty
