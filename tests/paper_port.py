@@ -25,12 +25,13 @@ GROUPS = {
 NOT_COMPARED = ("predictions",)
 
 
-def run_group(name, mirror, text_model, cache_dir, out) -> tuple:
-    """(results.json rows, {"<run>/<array>": array}) of one group trained into `out`."""
+def run_group(name, mirror, text_model, cache_dir, out, **extra) -> tuple:
+    """(results.json rows, {"<run>/<array>": array}) of one group trained into `out` (extra: more
+    `run_training` keywords)."""
     from luma_noise.baselines.train import run_training
 
     results = run_training("clean", out, mirror=str(mirror), text_model=text_model, cache_dir=str(cache_dir),
-                           progress=lambda event: None, **COMMON, **GROUPS[name])
+                           progress=lambda event: None, **{**COMMON, **GROUPS[name], **extra})
     arrays = {}
     for row in results["results"]:
         with np.load(Path(out) / row["predictions"]) as data:
