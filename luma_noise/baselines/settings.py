@@ -11,6 +11,7 @@ defaults.
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from .collator import ALL_MODALITIES
@@ -140,7 +141,7 @@ def _method_problems(s: RunSettings) -> list:
     for method in s.method_options:
         if method not in chosen and method not in names:
             problems.append(f"method option for {method!r}, which is not among the methods {list(s.methods)}")
-    if not problems:
+    if chosen:
         for method in chosen:
             try:
                 resolve(method)(**s.hyper_parameters(method))
@@ -281,3 +282,23 @@ def method_options(triples) -> dict:
     for method, name, value in triples:
         out.setdefault(method, {})[name] = value
     return out
+
+
+def text_model_problems(text_model: str, needed: bool) -> list:
+    """Why `text_model` cannot be loaded (checked only when a run reads text): neither a model
+    folder nor a well-formed Hub id. Whether a Hub id exists is left to the download."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    path = Path(text_model).expanduser()
+    if not needed or (path / "config.json").is_file():
+        return []
+    if path.is_dir():
+        return [f"--text-model {text_model}: a folder without config.json, not a saved model"]
+    if path.exists():
+        return [f"--text-model {text_model}: a file, not a model folder or a Hub id"]
+    try:
+        validate_repo_id(text_model)
+    except HFValidationError:
+        return [f"--text-model {text_model}: no such folder, and not a Hub model id (name or namespace/name)"]
+    return []

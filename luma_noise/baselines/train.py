@@ -25,18 +25,16 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
-from . import results, rundir
+from . import results, rundir, trainlog
 from .collator import LumaCollator, featurize_dataset
 from .inputs import MODES
 from .methods.de import ENSEMBLE_TRAINING
-from .methods.runner import is_main_process
+from .methods.runner import Ranks, is_main_process
 from .settings import (NOT_RECORDED, PRECISIONS, RUN_MODALITIES, STOP_PATIENCE, VAL_MC_SAMPLES_FIXED,  # noqa: F401
-                       RunSettings, SettingsError, bf16_cpu_supported, needed_modalities,
+                       RunSettings, SettingsError, bf16_cpu_supported, needed_modalities, text_model_problems,
                        parse_method_option, plan_runs, run_name, run_record, validation_passes)
 
 # Options of `train` and `sweep` (the RunSettings fields that are command-line options) and their defaults.
@@ -150,14 +148,14 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, cach
         raise ValueError("\n".join(problems))
     runs = settings.plan()
     header = {"config": config_name, "fields": record["fields"], "mode": settings.mode}
-    main, ranks = is_main_process(), _Ranks(cpu=record["device"] == "cpu")
+    main, ranks = is_main_process(), Ranks(cpu=record["device"] == "cpu")
     # under torchrun only rank 0 writes, so only it takes the folder's lock (the others only read)
     with rundir.FolderLock(output_dir) if main else contextlib.nullcontext():
         if main:
-            _claim_output_dir(output_dir, record)
-        say = _reporter(output_dir, progress) if main else (lambda event: None)
+            trainlog.claim_output_dir(output_dir, record)
+        say = trainlog.reporter(output_dir, progress) if main else (lambda event: None)
         if main:
-            _remove_leftovers(output_dir, say)
+            trainlog.remove_leftovers(output_dir, say)
         with ranks.main_first():  # rank 0 builds the caches, then the others read them
             collator, data = prepare_inputs(config_name, fields, mirror, cache_dir, settings.mode,
                                             settings.text_model, runs, streaming)
@@ -178,32 +176,14 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, cach
         return written if main else rundir.read_json(output_dir / results.RESULTS)
 
 
-class _Ranks:
-    """Barriers between torchrun's processes (accelerate's PartialState, which the Trainer uses too);
-    no-ops in a single process."""
-
-    def __init__(self, cpu: bool):
-        self.state = None
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            from accelerate import PartialState
-
-            self.state = PartialState(cpu=cpu)  # as TrainingArguments(use_cpu=...) makes it
-
-    def main_first(self):
-        return self.state.main_process_first() if self.state else contextlib.nullcontext()
-
-    def wait(self) -> None:
-        if self.state:
-            self.state.wait_for_everyone()
-
-
 def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, runs, streaming: bool = False) -> tuple:
     """(collator, {split: featurised Dataset}) of one config for the planned runs: the dataset is
     built (or read from the datasets cache) and its model inputs computed once and cached on disk
     (`featurize_dataset`), so a later call with the same arguments only reads them (the Ray
     sweep calls this before its tasks start). streaming: the splits as streams, featurised per batch
     (the training split is then materialised for the seeded 80/20 split; test and ood stay streams)."""
-    dataset = _load(config_name, fields, mirror, cache_dir) if not streaming else _stream(config_name, fields, mirror)
+    load = _stream if streaming else _load
+    dataset = load(config_name, fields, mirror, cache_dir)
     needed = needed_modalities(runs)
     collator = LumaCollator(text_model=text_model if "text" in needed else None, mode=mode, modalities=needed)
     data = {split: featurize_dataset(dataset[split], collator) for split in ("train", "test", "ood")}
@@ -212,11 +192,12 @@ def prepare_inputs(config_name, fields, mirror, cache_dir, mode, text_model, run
     return collator, data
 
 
-def _stream(config_name, fields, mirror):
+def _stream(config_name, fields, mirror, cache_dir):
     """The config's splits as streams (`load_dataset(..., streaming=True)`: nothing prepared on disk)."""
     import luma_noise
 
-    return luma_noise.load(config_name, streaming=True, **fields, **({"mirror": mirror} if mirror else {}))
+    extra = {"mirror": mirror} if mirror else {}
+    return luma_noise.load(config_name, streaming=True, cache_dir=cache_dir, **fields, **extra)
 
 
 def _materialised(stream):
@@ -255,7 +236,7 @@ def _checked(config_name, output_dir: Path, fields, mirror, cache_dir, options) 
     except (ValueError, TypeError) as err:
         problems.append(str(err))
     text_model = options.get("text_model", RunSettings.text_model)
-    problems += _text_model_problems(text_model, _reads_text(settings, options))
+    problems += text_model_problems(text_model, _reads_text(settings, options))
     if settings is None:  # the record is not known: the folder is checked, its run.json not compared
         return None, problems + rundir.output_problems(output_dir, None), None
     local = Path(settings.text_model).expanduser()
@@ -294,68 +275,3 @@ def _load(config_name, fields, mirror, cache_dir):
 
     extra = {"mirror": mirror} if mirror else {}
     return luma_noise.load(config_name, cache_dir=cache_dir, **fields, **extra)
-
-
-def _text_model_problems(text_model: str, needed: bool) -> list:
-    """Why `text_model` cannot be loaded (checked only when a run reads text): neither a model
-    folder nor a well-formed Hub id. Whether a Hub id exists is left to the download."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    path = Path(text_model).expanduser()
-    if not needed or (path / "config.json").is_file():
-        return []
-    if path.is_dir():
-        return [f"--text-model {text_model}: a folder without config.json, not a saved model"]
-    if path.exists():
-        return [f"--text-model {text_model}: a file, not a model folder or a Hub id"]
-    try:
-        validate_repo_id(text_model)
-    except HFValidationError:
-        return [f"--text-model {text_model}: no such folder, and not a Hub model id (name or namespace/name)"]
-    return []
-
-
-def _claim_output_dir(output_dir: Path, record: dict) -> None:
-    """Write run.json (under the folder's lock); refuse if it changed since `check_run` read it."""
-    problems = rundir.output_problems(output_dir, record)
-    if problems:
-        raise ValueError("\n".join(problems))
-    if not (output_dir / "run.json").exists():
-        rundir.write_json(output_dir / "run.json", record)
-
-
-def _remove_leftovers(output_dir: Path, say) -> None:
-    """Delete what killed runs left (see `rundir.remove_leftovers`), saying what."""
-    for run, message in rundir.remove_leftovers(output_dir):
-        say({"run": run, "message": message})
-
-
-def _reporter(output_dir: Path, progress):
-    """say(event): append a line to train.log, and print it or pass the event to `progress`."""
-    log = output_dir / "train.log"
-
-    def say(event: dict) -> None:
-        line = _describe(event)
-        with open(log, "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-        if progress is None:
-            print(line, flush=True)
-        elif "message" not in event:  # `progress` gets epoch and finished events only
-            progress(event)
-
-    return say
-
-
-def _describe(event: dict) -> str:
-    if "finished" in event:
-        return f"[{event['finished']}] finished"
-    if "message" in event:
-        return f"[{event['run']}] {event['message']}"
-    e = event
-    left = (e["max_epochs"] - e["epoch"]) * e["seconds_per_epoch"]
-    return (f"[{e['run']}] epoch {e['epoch']}/{e['max_epochs']}  train loss {e['loss']:.4f}"
-            f"  val loss {e['eval_loss']:.4f} (best {e['best_loss']:.4f})  val acc {e['eval_accuracy']:.3f}"
-            f"  lr {e['learning_rate']:.2g}  {e['seconds_per_epoch']:.1f} s/epoch, at most {left / 60:.1f} min left")
-
-

@@ -13,6 +13,7 @@ resumed run does not train it again), then combines them.
 Under torchrun every process trains; only rank 0 (`is_main_process`) evaluates and writes.
 """
 
+import contextlib
 import copy
 import os
 import shutil
@@ -32,6 +33,25 @@ def is_main_process() -> bool:
     """False in the processes of rank > 0 of a torchrun (multi-process data parallel) training:
     they train with rank 0 but write nothing (no log, checkpoint, model, prediction or result)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+class Ranks:
+    """Barriers between torchrun's processes (accelerate's PartialState, which the Trainer uses too);
+    no-ops in a single process."""
+
+    def __init__(self, cpu: bool):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            self.state = PartialState(cpu=cpu)  # as TrainingArguments(use_cpu=...) makes it
+
+    def main_first(self):
+        return self.state.main_process_first() if self.state else contextlib.nullcontext()
+
+    def wait(self) -> None:
+        if self.state:
+            self.state.wait_for_everyone()
 
 
 def train_run(name, method, modality, seed, data, collator, output_dir, say, settings) -> None:
