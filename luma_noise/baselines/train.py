@@ -221,7 +221,6 @@ def check_run(config_name: str, output_dir, *, fields=None, mirror=None, cache_d
 def _checked(config_name, output_dir: Path, fields, mirror, cache_dir, options) -> tuple:
     """(record, problems, RunSettings or None): every problem of the settings, the config's fields,
     the text model and the output folder."""
-    options = {k: v for k, v in options.items() if k not in NOT_RECORDED or v is not None}
     settings, problems = None, []
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunSettings)})
     if unknown:
