@@ -110,11 +110,9 @@ def _header(run_dir: Path) -> dict:
 
 def _models(run_dir: Path) -> list:
     """[(name, method, modality, seed)] of the finished models (models/<name>/done.json)."""
-    out = []
-    for done in sorted((run_dir / "models").glob("*/done.json")):
-        row = json.loads(done.read_text())
-        out.append((done.parent.name, row["method"], row["modality"], row["seed"]))
-    return out
+    from .results import finished_rows
+
+    return [(name, row["method"], row["modality"], row["seed"]) for name, row in finished_rows(run_dir).items()]
 
 
 def _tasks(run_dir, models, withhold, conditions) -> list:

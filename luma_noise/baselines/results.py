@@ -72,14 +72,20 @@ def write_results(output_dir, header: dict, order) -> dict:
     that order, then the others by name); returns its content."""
     import luma_noise
 
-    from .rundir import read_json
-
     output_dir = Path(output_dir)
-    done = {p.parent.name: read_json(p) for p in (output_dir / MODELS).glob(f"*/{DONE}")}
+    done = finished_rows(output_dir)
     names = [n for n in order if n in done] + sorted(n for n in done if n not in order)
     results = {**header, "luma_noise_version": luma_noise.__version__, "results": [done[n] for n in names]}
     write_json(output_dir / RESULTS, results)
     return results
+
+
+def finished_rows(output_dir) -> dict:
+    """{run name: results.json row} of every finished run in a `train` folder (models/<name>/done.json),
+    by name."""
+    from .rundir import read_json
+
+    return {p.parent.name: read_json(p) for p in sorted((Path(output_dir) / MODELS).glob(f"*/{DONE}"))}
 
 
 def read_results(path):
