@@ -38,8 +38,8 @@ from .settings import (NOT_RECORDED, PRECISIONS, RUN_MODALITIES, STOP_PATIENCE, 
                        parse_method_option, plan_runs, run_name, run_record, validation_passes)
 
 # Options of `train` and `sweep` (the RunSettings fields that are command-line options) and their defaults.
-RUN_DEFAULTS = {f.name: getattr(RunSettings, f.name, None) if f.default is dataclasses.MISSING else f.default
-                for f in dataclasses.fields(RunSettings) if f.name not in ("seeds", "max_steps", "patience")}
+RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)
+                if f.name not in ("seeds", "max_steps", "patience", "method_options")}
 RUN_DEFAULTS["method_options"] = {}
 
 
@@ -164,12 +164,13 @@ def run_training(config_name: str, output_dir, *, fields=None, mirror=None, cach
 
             dataset = _load(config_name, fields, mirror, cache_dir)
             header["faithful_audio"] = long_clips({s: dataset[s] for s in ("train", "test", "ood")})
-        from .methods.runner import train_run
+        from .methods.runner import Job, train_run
 
+        job = Job(output_dir, data, collator, say, settings)
         for method, modality, seed in runs:
             name = run_name(method, modality, seed)
             if not (output_dir / results.MODELS / name / results.DONE).exists():
-                train_run(name, method, modality, seed, data, collator, output_dir, say, settings)
+                train_run(name, method, modality, seed, job)
             say({"finished": name})
         written = results.write_results(output_dir, header, [run_name(*r) for r in runs]) if main else None
         ranks.wait()

@@ -20,10 +20,14 @@ import shutil
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 from transformers import TrainerCallback
 
 from .. import results, rundir
+from ..collator import _text_dim as collator_text_dim
 from ..settings import LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, modalities_of
 from .evaluation import compute_metrics_for, measures, predict
 from .model import MethodConfig, MethodModel, with_example_index
@@ -54,79 +58,96 @@ class Ranks:
             self.state.wait_for_everyone()
 
 
-def train_run(name, method, modality, seed, data, collator, output_dir, say, settings) -> None:
-    """Train (or resume), evaluate and save one run; writes models/<name>/done.json last.
-    data: {split: featurised dataset}; settings: a `RunSettings`."""
+@dataclass(frozen=True)
+class Job:
+    """What every run of one `train` call shares: the output folder, {split: featurised dataset}
+    ("train", "test", "ood"), the collator, `say(event)` (progress and train.log) and the
+    `settings.RunSettings`."""
+
+    output_dir: Path
+    data: dict
+    collator: object
+    say: Callable
+    settings: object
+
+
+def train_run(name, method, modality, seed, job: Job) -> None:
+    """Train (or resume), evaluate and save one run; writes models/<name>/done.json last."""
     from . import fit_model_temperature
 
-    split = data["train"].train_test_split(test_size=0.2, seed=seed)
-    config = model_config(method, modality, seed, data["train"], split["train"], settings)
+    split = job.data["train"].train_test_split(test_size=0.2, seed=seed)
+    config = model_config(method, modality, seed, split["train"], job)
     if getattr(config.build_method(), "trained_apart", False):
-        members = [_fit_member(name, i, config, seed, split, collator, output_dir, say, settings)
-                   for i in range(config.method_config["ensemble_size"])]
+        members = [_fit_member(name, i, config, seed, split, job) for i in range(config.method_config["ensemble_size"])]
         model, epochs = members[0].method.combine(members), {}
     else:
-        model, epochs = fit(name, config, seed, split, collator, output_dir, say, settings)
+        model, epochs = fit(name, config, seed, split, job)
     if not is_main_process():  # rank 0 evaluates and saves
         return
     if model.method.temperature_scaling:
-        temperature = fit_model_temperature(model, split["test"], collator, settings.batch_size)
-        say({"run": name, "message": f"temperature {temperature:.4f} fitted on the validation split"})
-    row = evaluate_run(model, method, modality, seed, split["test"], data, collator, output_dir, name,
-                       settings.batch_size)
+        temperature = fit_model_temperature(model, split["test"], job.collator, job.settings.batch_size)
+        job.say({"run": name, "message": f"temperature {temperature:.4f} fitted on the validation split"})
+    row = evaluate_run(model, name, method, modality, seed, split["test"], job)
     row.update(epochs)
-    model.save_pretrained(Path(output_dir) / results.MODELS / name)
-    results.write_run_row(output_dir, name, row)
-    shutil.rmtree(Path(output_dir) / "checkpoints" / name, ignore_errors=True)
+    model.save_pretrained(job.output_dir / results.MODELS / name)
+    results.write_run_row(job.output_dir, name, row)
+    shutil.rmtree(job.output_dir / "checkpoints" / name, ignore_errors=True)
 
 
-def model_config(method, modality, seed, train, train_split, settings) -> MethodConfig:
+def model_config(method, modality, seed, train_split, job: Job) -> MethodConfig:
     """The MethodConfig of a run: the method's hyper-parameters from the settings, evaluation noise
     from the run's seed, the text embeddings' size and the training split's size."""
-    features = train.features
-    text_dim = features["text_embeddings"].length if "text_embeddings" in features else 768
-    return MethodConfig(method=method, method_config=settings.hyper_parameters(method),
-                        modalities=modalities_of(modality), mode=settings.mode, text_dim=int(text_dim),
+    return MethodConfig(method=method, method_config=job.settings.hyper_parameters(method),
+                        modalities=modalities_of(modality), mode=job.settings.mode, text_dim=_text_dim(job),
                         num_train_examples=len(train_split), eval_seed=seed)
 
 
-def _fit_member(name, index, config, seed, split, collator, output_dir, say, settings):
+def _text_dim(job: Job) -> int:
+    """Size of the text embeddings: the featurised column's, else the text model's hidden size
+    (rows read as a stream are featurised per batch), else 768 (no text)."""
+    features = job.data["train"].features
+    if "text_embeddings" in features:
+        return int(features["text_embeddings"].length)
+    return collator_text_dim(job.collator) or 768
+
+
+def _fit_member(name, index, config, seed, split, job: Job):
     """Member `index` of an independently trained ensemble (own seed, data order and stopping),
     kept in models/<name>/member<index>/ so that a resumed run does not train it again."""
-    folder = Path(output_dir) / results.MODELS / name / f"member{index}"
+    folder = job.output_dir / results.MODELS / name / f"member{index}"
     if folder.is_dir():  # saved whole: written aside, then renamed into place
         return MethodModel.from_pretrained(folder)
     member = copy.deepcopy(config)
     member.method_config = {**config.method_config, "ensemble_size": 1}
-    model, _ = fit(f"{name}-member{index}", member, seed * 100 + index, split, collator, output_dir, say, settings)
+    model, _ = fit(f"{name}-member{index}", member, seed * 100 + index, split, job)
     if not is_main_process():
         return model
     partial = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     os.replace(partial, folder)
-    shutil.rmtree(Path(output_dir) / "checkpoints" / f"{name}-member{index}", ignore_errors=True)
+    shutil.rmtree(job.output_dir / "checkpoints" / f"{name}-member{index}", ignore_errors=True)
     return model
 
 
-def fit(name, config, seed, split, collator, output_dir, say, settings) -> tuple:
+def fit(name, config, seed, split, job: Job) -> tuple:
     """Train one MethodModel with the Trainer (resuming a checkpoint); -> (model, {"epochs", "best_epoch"})."""
     import transformers
 
     from ..model import AnnealingCallback
 
-    checkpoints = Path(output_dir) / "checkpoints" / name
+    settings, checkpoints = job.settings, job.output_dir / "checkpoints" / name
     transformers.set_seed(seed)
     model = MethodModel(config)
     train = with_example_index(split["train"]) if model.method.needs_index else split["train"]
     trainer = transformers.Trainer(
         model=model, args=training_arguments(checkpoints, seed, settings), train_dataset=train,
-        eval_dataset=split["test"], data_collator=collator, compute_metrics=compute_metrics_for(model),
+        eval_dataset=split["test"], data_collator=job.collator, compute_metrics=compute_metrics_for(model),
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings.patience),
-                   ProgressCallback(name, say)])
+                   ProgressCallback(name, job.say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
     model.validation_passes = settings.validation_passes
-    trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, say))
+    trainer.train(resume_from_checkpoint=rundir.resume_point(checkpoints, name, job.say))
     model.validation_passes = None  # the final evaluation: mc_samples passes
     state = trainer.state
     if settings.mode == "faithful" and model.method.reference:  # defect 5: the last epoch's weights
@@ -181,16 +202,16 @@ class ProgressCallback(TrainerCallback):
                   "seconds_per_epoch": time.perf_counter() - self.started})
 
 
-def evaluate_run(model, method, modality, seed, validation, data, collator, output_dir, name, batch_size) -> dict:
+def evaluate_run(model, name, method, modality, seed, validation, job: Job) -> dict:
     """results.json's row of one run (`evaluation.measures`); per-example arrays to predictions/<name>.npz."""
-    arrays = {}
-    for split, dataset in (("validation", validation), ("test", data["test"]), ("ood", data["ood"])):
+    arrays, batch_size = {}, job.settings.batch_size
+    for split, dataset in (("validation", validation), ("test", job.data["test"]), ("ood", job.data["ood"])):
         generator = rundir.torch_generator(seed, "evaluate", split, device=next(model.parameters()).device)
         with rundir.seeded_torch(seed, "evaluate", split):  # the same numbers in a resumed run
-            arrays[split] = predict(model, dataset, collator, batch_size, generator=generator)
+            arrays[split] = predict(model, dataset, job.collator, batch_size, generator=generator)
     predictive = model.predictive
-    row = {"method": model.method.name, "method_spec": method, "modality": modality, "seed": seed, **({"predictive": predictive} if predictive else {}),
-           **measures(arrays["test"], arrays["ood"], arrays["validation"]),
-           "calibration_temperature": float(model.config.calibration_temperature),
-           "predictions": results.write_predictions(output_dir, name, arrays, predictive)}
-    return row
+    return {"method": model.method.name, "method_spec": method, "modality": modality, "seed": seed,
+            **({"predictive": predictive} if predictive else {}),
+            **measures(arrays["test"], arrays["ood"], arrays["validation"]),
+            "calibration_temperature": float(model.config.calibration_temperature),
+            "predictions": results.write_predictions(job.output_dir, name, arrays, predictive)}
