@@ -60,3 +60,23 @@ def test_streaming_train_gives_the_prepared_numbers(mirror, luma_cache, tmp_path
                       for r in json.loads((out / "results.json").read_text())["results"]]
     assert [r["method"] for r in rows["streaming"]] == ["mcd", "softmax"]
     assert rows["streaming"] == rows["prepared"]
+
+
+def test_run_settings_name_every_problem_when_built():
+    from luma_noise.baselines.settings import RunSettings, SettingsError
+    from luma_noise.baselines.train import check_run
+
+    with pytest.raises(SettingsError) as err:
+        RunSettings(methods=("tmc", "de"), modalities=("image+image",), max_epochs=0, mode="exact",
+                    ensemble_size=1, method_options={"tmc": {"anneal_epochs": -1}, "qmf": {"variant": "rgbd"}})
+    problems = err.value.problems
+    for expected in ("max_epochs must be an integer >= 1", "mode must be one of", "modalities must be among",
+                     "ensemble_size 1 leaves de's epistemic", "anneal_epochs", "method option for 'qmf'"):
+        assert any(expected in p for p in problems), expected
+    settings = RunSettings(methods=("mcd", "de", "tmc"), mc_samples=7, method_options={"de": {"batched": "never"}})
+    assert settings.hyper_parameters("mcd") == {"mc_samples": 7}
+    assert settings.hyper_parameters("de") == {"ensemble_size": 10, "ensemble_training": "joint", "batched": "never"}
+    assert settings.hyper_parameters("tmc") == {} and settings.validation_passes == 7
+    # run_training's keywords are the settings' fields: another one is named, with the accepted ones
+    _, problems = check_run("clean", "/nonexistent/out", max_epoch=3)
+    assert any("unknown options ['max_epoch']" in p for p in problems)
