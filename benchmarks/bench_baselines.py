@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from luma_noise.baselines import LumaModel, LumaModelConfig
+from luma_noise.baselines.methods.mcd import MCDropout
 
 SHAPES = {"pixel_values": (3, 32, 32), "audio_features": (1, 128, 128), "text_embeddings": (768,)}
 NAMES = {"image": "pixel_values", "audio": "audio_features", "text": "text_embeddings"}
@@ -83,7 +84,7 @@ def plain_loop(model, batch, passes):
 
 def bench_mc_dropout(args):
     print(f"MC dropout evaluation, T = {args.passes} passes, batch {args.batch_size}, "
-          f"mc_chunk_floats {args.mc_chunk_floats or LumaModelConfig().mc_chunk_floats} "
+          f"mc_chunk_floats {args.mc_chunk_floats or MCDropout.Config().mc_chunk_floats} "
           f"(test split of {args.test_size}; audio timed on {args.audio_test_size} and scaled):")
     for run_modality in ("image", "audio", "text", "multimodal"):
         torch.manual_seed(0)
@@ -93,7 +94,7 @@ def bench_mc_dropout(args):
         n = args.audio_test_size if "audio" in mods else args.test_size
         batches = [batch_of(mods, min(args.batch_size, n - s)) for s in range(0, n, args.batch_size)]
         results = {}
-        for name, fn in (("vectorised", lambda b: model._passes(b)), ("loop", lambda b: plain_loop(model, b, args.passes))):
+        for name, fn in (("vectorised", lambda b: model.method.passes(model, b, torch.Generator().manual_seed(0))), ("loop", lambda b: plain_loop(model, b, args.passes))):
             with torch.no_grad():
                 start = time.perf_counter()
                 for b in batches:

@@ -47,16 +47,16 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10) -
     seconds (MC passes = val_passes) through the Trainer's evaluate."""
     import transformers
 
-    from luma_noise.baselines.train import SETTINGS, _training_arguments
+    from luma_noise.baselines.methods.runner import training_arguments
+    from luma_noise.baselines.settings import RunSettings
 
     mods = modalities(run_modality)
     data = _rows(mods, rows)
     validation = data[: max(1, rows // 4)]  # 80/20 split: validation is a quarter of training
     config = LumaModelConfig(method=method, modalities=mods, ensemble_size=10)
-    settings = {**{k: None for k in SETTINGS}, "batch_size": batch_size, "max_epochs": 1, "max_steps": None,
-                "device": "cpu", "dataloader_workers": 0, "precision": "fp32"}
+    settings = RunSettings(batch_size=batch_size, max_epochs=1, device="cpu")
     with tempfile.TemporaryDirectory() as folder:
-        args = _training_arguments(Path(folder), 0, settings)
+        args = training_arguments(Path(folder), 0, settings)
         args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
         model = LumaModel(config)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=_collate)

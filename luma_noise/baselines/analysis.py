@@ -11,7 +11,6 @@ from sklearn.metrics import roc_auc_score
 
 from .conformal import coverage_and_size
 
-from ..safe_files import load_npz
 
 CONFIDENCE = 0.9  # target coverage of the conformal sets
 SPLITS = ("validation", "test", "ood")
@@ -23,7 +22,9 @@ SUM_TOLERANCE = 1e-3
 def load_predictions(path, budget=None) -> dict:
     """The arrays of one predictions npz, as a plain dict, read through `safe_files.load_npz`
     (a regular file, declared sizes checked before loading, no pickles). Raises BadInput."""
-    return load_npz(path, budget=budget)
+    from .results import read_predictions
+
+    return read_predictions(path, budget=budget)
 
 
 def _split_problems(pred: dict, split: str) -> tuple:

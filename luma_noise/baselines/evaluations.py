@@ -110,11 +110,9 @@ def _header(run_dir: Path) -> dict:
 
 def _models(run_dir: Path) -> list:
     """[(name, method, modality, seed)] of the finished models (models/<name>/done.json)."""
-    out = []
-    for done in sorted((run_dir / "models").glob("*/done.json")):
-        row = json.loads(done.read_text())
-        out.append((done.parent.name, row["method"], row["modality"], row["seed"]))
-    return out
+    from .results import finished_rows
+
+    return [(name, row["method"], row["modality"], row["seed"]) for name, row in finished_rows(run_dir).items()]
 
 
 def _tasks(run_dir, models, withhold, conditions) -> list:
@@ -202,18 +200,16 @@ class _Context:
         from transformers import AutoModel
 
         from .methods import MethodModel
-        from .model import LumaModel
 
         path = str(run_dir / "models" / name)
         if path not in self.models:
-            model = AutoModel.from_pretrained(path)  # either type: both registered with AutoModel on import
-            if not isinstance(model, (LumaModel, MethodModel)):
-                raise ValueError(f"{path}: a {type(model).__name__}, not a LumaModel or MethodModel")
+            model = AutoModel.from_pretrained(path)  # registered with AutoModel on import (old LumaModel files too)
+            if not isinstance(model, MethodModel):
+                raise ValueError(f"{path}: a {type(model).__name__}, not a MethodModel")
             self.models = {path: model.to(self.device) if self.device else model}
         return self.models[path]
 
     def evaluate(self, run_dir, header, task) -> dict:
-        from .methods import MethodModel, predict as method_predict
         from .metrics import classification_metrics, ood_auroc, predict
 
         kind, name, method, modality, seed, label, payload, _ = task
@@ -231,12 +227,9 @@ class _Context:
         for split, data in (("test", test), ("ood", ood)):
             # evaluation noise (dropout masks, softmax samples) seeded per (seed, evaluation, split), as train's
             with rundir.seeded_torch(seed, "evaluate", kind, label, split):
-                if isinstance(model, MethodModel):
-                    arrays[split] = method_predict(model, data, collator, self.batch_size, self.device)
-                else:
-                    generator = rundir.torch_generator(seed, "evaluate", kind, label, split,
-                                                       device=next(model.parameters()).device)
-                    arrays[split] = predict(model, data, collator, self.batch_size, self.device, generator=generator)
+                generator = rundir.torch_generator(seed, "evaluate", kind, label, split,
+                                                   device=next(model.parameters()).device)
+                arrays[split] = predict(model, data, collator, self.batch_size, self.device, generator=generator)
         t = arrays["test"]
         row = {"method": method, "modality": modality, "seed": seed, **extra,
                **classification_metrics(t["probs"], t["labels"], t["aleatoric"], t["epistemic"]),

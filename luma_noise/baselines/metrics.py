@@ -20,64 +20,25 @@
 import numpy as np
 import torch
 
-from ..classes import NUM_ID_CLASSES
 
 
 def predict(model, dataset, collator, batch_size: int = 128, device=None, generator=None) -> dict:
-    """Per-example arrays of `model` (eval mode, no gradients) over `dataset`.
+    """Per-example arrays of `model` (eval mode, no gradients) over `dataset`: the paper's keys of
+    `methods.predict` (the one evaluation path).
 
-    Returns {"probs": (N, C) float32 predictive distribution (`LumaModel.predictive`),
-    "labels": (N,) int64, "aleatoric", "epistemic": (N,) float32} and "conflict_modality" (N,) str
-    ("" where none) when the rows have it. The evaluation noise (dropout masks, ε) comes from
-    `generator` (a torch.Generator on the model's device, drawn from batch after batch) if given,
-    else from the model's config.eval_seed (the same noise for every batch); either way the
-    arrays do not depend on torch's global RNG.
+    Returns {"probs": (N, C) float32 predictive distribution (`MethodModel.predictive`),
+    "labels": (N,) int64, "aleatoric", "epistemic": (N,) float32 (NaN for a method without
+    them)} and "conflict_modality" (N,) str ("" where none) when the rows have it. The evaluation
+    noise (dropout masks, ε) comes from `generator` if given, else from the model's
+    config.eval_seed (see `methods.predict`).
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model.eval()
-    parts = {"probs": [], "labels": [], "aleatoric": [], "epistemic": [], "conflict_modality": []}
-    rows = []
+    from .methods.evaluation import predict as predict_arrays
 
-    def flush():
-        batch = {k: v.to(device) if k != "labels" else v for k, v in collator(rows).items()}
-        labels = batch.pop("labels")
-        with torch.no_grad():
-            out = model(**batch) if generator is None else model(**batch, generator=generator)
-        probs = out.probs if out.get("probs") is not None else torch.softmax(out.logits.float(), -1)
-        parts["probs"].append(probs.float())  # kept on the device: one copy to the host at the end
-        parts["labels"].append(labels.numpy())
-        parts["aleatoric"].append(out.aleatoric.float())
-        parts["epistemic"].append(out.epistemic.float())
-        if "conflict_modality" in rows[0]:
-            parts["conflict_modality"].append(np.array([r["conflict_modality"] or "" for r in rows], dtype=str))
-        rows.clear()
-
-    bar = _progress(len(dataset) if hasattr(dataset, "__len__") else None)
-    for row in dataset:
-        rows.append(row)
-        if len(rows) == batch_size:
-            bar.update(len(rows))
-            flush()
-    if rows:
-        bar.update(len(rows))
-        flush()
-    bar.close()
-    arrays = {k: torch.cat(v).cpu().numpy() if torch.is_tensor(v[0]) else np.concatenate(v)
-              for k, v in parts.items() if v}
-    for key in ("probs", "aleatoric", "epistemic"):
-        arrays[key] = arrays[key].astype(np.float32)
-    arrays["labels"] = arrays["labels"].astype(np.int64)
-    return arrays
-
-
-def _progress(total):
-    """A bar with the time left for `predict` (MC dropout's 100 passes over a split take minutes): on
-    a terminal only, and off while `transformers`' bars are off (a sweep shows its own bar instead)."""
-    from tqdm.auto import tqdm
-    from transformers.utils import logging as transformers_logging
-
-    quiet = not transformers_logging.is_progress_bar_enabled()
-    return tqdm(total=total, desc="evaluating", unit="example", leave=False, disable=True if quiet else None)
+    arrays = predict_arrays(model, dataset, collator, batch_size, device, generator)
+    nan = np.full(len(arrays["labels"]), np.nan, dtype=np.float32)
+    return {"probs": arrays["probs"], "labels": arrays["labels"], "aleatoric": arrays.get("aleatoric", nan),
+            "epistemic": arrays.get("epistemic", nan),
+            **({"conflict_modality": arrays["conflict_modality"]} if "conflict_modality" in arrays else {})}
 
 
 def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:
@@ -112,20 +73,20 @@ def ood_auroc(epistemic_test, epistemic_ood) -> float:
 def compute_metrics(eval_pred) -> dict:
     """For `Trainer(compute_metrics=...)`: the metrics of `classification_metrics`.
 
-    eval_pred.predictions is the model's (logits, aleatoric, epistemic[, probs][, batch_loss])
-    (the `LumaOutput` fields that are set, in order); rows whose label is not an
-    in-distribution class (OOD ids >= 42) are left out. With batch_loss (faithful MC dropout)
-    the result also holds "loss", the plain mean of the per-batch validation losses, which
-    the Trainer reports as eval_loss (its own is weighted by batch size).
+    eval_pred.predictions are a MethodModel's outputs (`methods.evaluation.arrays_from_trainer`);
+    rows whose label is not an in-distribution class (OOD ids >= 42) are left out. With
+    batch_loss (faithful MC dropout) the result also holds "loss", the plain mean of the
+    per-batch validation losses, which the Trainer reports as eval_loss (its own is weighted by
+    batch size). `methods.compute_metrics_for(model)` gives every measure instead.
     """
-    logits, aleatoric, epistemic, *rest = eval_pred.predictions
-    labels = np.asarray(eval_pred.label_ids)
-    keep = labels < NUM_ID_CLASSES
-    logits = np.asarray(logits)
-    probs = np.asarray(rest[0]) if rest else torch.softmax(torch.as_tensor(logits, dtype=torch.float64), -1).numpy()
-    report = classification_metrics(probs[keep], labels[keep], np.asarray(aleatoric)[keep], np.asarray(epistemic)[keep])
-    if len(rest) > 1:
-        shares = np.asarray(rest[1], dtype=np.float64)
+    from .methods.evaluation import arrays_from_trainer
+
+    arrays, batch_loss = arrays_from_trainer(eval_pred.predictions, eval_pred.label_ids, ())
+    nan = np.full(len(arrays["labels"]), np.nan)
+    report = classification_metrics(arrays["probs"], arrays["labels"], arrays.get("aleatoric", nan),
+                                    arrays.get("epistemic", nan))
+    if batch_loss is not None:
+        shares = np.asarray(batch_loss, dtype=np.float64)
         report["loss"] = float(shares[:, 0].sum() / shares[:, 1].sum())
     return report
 

@@ -22,13 +22,10 @@ import pandas as pd
 from ..classes import MODALITIES
 from ..config_fields import NOT_IN_NAME
 from ..options import NAMED_CONFIGS, variant_fields
-from ..safe_files import BadInput, confined, read_json
+from ..safe_files import BadInput, confined
+from .results import METRICS, OPTIONAL_METRICS, RANGES, REQUIRED, read_results, row_problems  # noqa: F401 (re-exported)
 
 PROVENANCE_FIELDS = NOT_IN_NAME  # provenance and location fields (luma_noise.config_fields)
-METRICS = ("accuracy", "aleatoric", "epistemic", "ood_auroc")  # required in every result
-OPTIONAL_METRICS = ("ece", "nll", "brier")
-RANGES = {"accuracy": (0, 1), "ood_auroc": (0, 1), "ece": (0, 1), "nll": (0, math.inf), "brier": (0, 2),
-          "aleatoric": (-math.inf, math.inf), "epistemic": (-math.inf, math.inf)}  # metric -> accepted [low, high]
 MAX_METHOD_CHARS = 100
 MODEL_MODALITIES = (*MODALITIES, "multimodal")
 
@@ -107,8 +104,7 @@ def _check(path: Path, data) -> list:
     if not isinstance(data.get("fields") or {}, dict):
         problems.append(f"{path}: fields: expected an object of config fields, got {_show(data['fields'])}")
     for i, row in enumerate(data["results"]):
-        need = ("method", "modality", "seed", *METRICS)
-        lacking = [k for k in need if not isinstance(row, dict) or k not in row]
+        lacking = [k for k in REQUIRED if not isinstance(row, dict) or k not in row]
         if lacking:
             problems.append(f"{path}: results[{i}] lacks {', '.join(lacking)}")
             continue
@@ -144,20 +140,7 @@ def _entry_problems(row: dict) -> list:
                         "or a fused subset such as image+text")
     if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
         problems.append(f"seed: expected an integer, got {_show(row['seed'])}")
-    total_only = _is_number(row.get("total"))  # a method with one uncertainty (QMF, softmax): no split
-    for key in METRICS + OPTIONAL_METRICS:
-        value = row.get(key)
-        if value is None and (key in OPTIONAL_METRICS or (total_only and key in ("aleatoric", "epistemic"))):
-            continue
-        low, high = RANGES[key]
-        if value is None:
-            problems.append(f"{key}: required, got null")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{key}: expected a number, got {_show(value)}")
-        elif not math.isfinite(value):
-            problems.append(f"{key}: expected a finite number, got {value}")
-        elif not low <= value <= high:
-            problems.append(f"{key}: {value} is outside [{low}, {high}]")
+    problems += row_problems(row)
     if row.get("predictions") is not None and (not isinstance(row["predictions"], str) or not row["predictions"]):
         problems.append(f"predictions: expected a path relative to the run folder, got {_show(row['predictions'])}")
     return problems
@@ -176,7 +159,7 @@ def read_runs(paths) -> tuple:
     rows, problems = [], []
     for path in find_results(paths):
         try:
-            data = read_json(path)
+            data = read_results(path)
         except BadInput as err:
             problems += err.problems
             continue

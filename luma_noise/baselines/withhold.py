@@ -1,10 +1,10 @@
 """Missing modality at test time: a fused model with some of its views dropped from the fusion.
 
 `withheld(model, ("audio",))` is a copy of a trained model whose fusion runs over the remaining
-views only: for a `LumaModel`, averaging fusion (MCD and DE multimodal, `networks.FusionNet`)
+views only: for the paper's methods (their `networks.FusionNet` members), averaging fusion (MCD and DE multimodal)
 averages the remaining views' logits and σ and evidential fusion (RCML) averages the remaining
-views' evidence (`losses.fuse_evidence`, in the order image, audio, text); for a registered
-method (`methods.MethodModel`), the method's own `predict` fuses the remaining views (a method
+views' evidence (`losses.fuse_evidence`, in the order image, audio, text); for any other
+method (trunks and heads), the method's own `predict` fuses the remaining views (a method
 that needs more views than remain is refused). No view is fed zeros or any other
 stand-in: the withheld branch is not run. The weights are shared with `model` (no copy).
 """
@@ -37,7 +37,7 @@ def withheld(model, modalities):
     if any(m not in have for m in modalities) or not keep:
         raise ValueError(f"cannot withhold {list(modalities)} from a model of {have}: "
                          f"each withheld view must be one of its views and at least one must remain")
-    if hasattr(model, "method") and hasattr(model, "views"):  # a registered method: it fuses the views it is given
+    if getattr(model, "members", None) is None:  # a method on trunks and heads: it fuses the views it is given
         low = model.method.views[0]
         if len(keep) < low:
             raise ValueError(f"{model.config.method} fuses at least {low} views; withholding {list(modalities)} "

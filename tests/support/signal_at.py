@@ -54,16 +54,16 @@ def install(point: str, sig) -> None:
 
         os.replace = replace
     elif kind == "epoch":
-        from luma_noise.baselines import train
+        from luma_noise.baselines.methods import runner
 
-        real_evaluate = train._ProgressCallback.on_evaluate
+        real_evaluate = runner.ProgressCallback.on_evaluate
 
         def on_evaluate(self, args, state, control, **kwargs):
             real_evaluate(self, args, state, control, **kwargs)
             if round(state.epoch or 0) == int(arg):
                 _send(sig)
 
-        train._ProgressCallback.on_evaluate = on_evaluate
+        runner.ProgressCallback.on_evaluate = on_evaluate
     else:
         raise SystemExit(f"unknown point {point!r}")
 

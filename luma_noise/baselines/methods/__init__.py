@@ -5,9 +5,11 @@
     # train with the stock Trainer (collator: LumaCollator), then
     report = evaluate(model, test, ood=ood, collator=collator)
 
-Built-in methods (`registry.BUILTIN`): the paper's "mcd", "de", "rcml" (adapters of `LumaModel`),
-"softmax", "ts" (softmax with temperature scaling), "edl", "tmc", "etmc", "dbf", "qmf". A user's
-method: subclass `Method` and name it "package.module:Class" (docs/methods.md).
+Built-in methods (`registry.BUILTIN`): the paper's "mcd", "de", "rcml" (`mcd.py`, `de.py`,
+`rcml.py`: their own network of `networks.FusionNet` members), "softmax", "ts" (softmax with
+temperature scaling), "edl", "tmc", "etmc", "dbf", "qmf". A user's method: subclass `Method` and
+name it "package.module:Class" (docs/methods.md). Every method trains and is evaluated through
+`runner` (the `train` command's one path).
 """
 
 from .base import Method, Prediction, Step, entropy

@@ -6,6 +6,11 @@ the heads the method asks for, and the method's own extra modules), a `PreTraine
 trained by the stock `Trainer`. In the spirit of torch-uncertainty's wrappers: the method
 owns the loss and the predictive procedure, the model owns the parameters.
 
+A method whose procedure runs the network several times (MC dropout's passes, a deep
+ensemble's members) builds its own network instead (`Method.network`, kept as
+`MethodModel.members`) and receives the model in `network_loss` and `network_evaluate`
+rather than one pass's views.
+
 Shapes: B examples, C classes, V views (modalities, in the order image, audio, text), F_v
 features of view v. A view's outputs are a dict with "features" (B, F_v) and one (B, C)
 tensor per head in `Method.heads`: "logits" (a linear head), "sigma" (softplus of a linear
@@ -36,6 +41,19 @@ class Step:
     training: bool = True
     index: Optional[torch.Tensor] = None
     extra: Optional[torch.nn.Module] = None
+
+
+@dataclass
+class Evaluation:
+    """What `Method.network_evaluate` returns for a batch: the prediction; loss, the validation
+    loss (None without labels); logits (B, C), the logits to report (MC dropout and the deep
+    ensemble: the mean logits μ̄), or None for log probs; batch_loss (B, 2) or None (faithful MC
+    dropout: [L/B, 1/B] on every row, so that `compute_metrics` averages per-batch losses plainly)."""
+
+    prediction: "Prediction"
+    loss: Optional[torch.Tensor] = None
+    logits: Optional[torch.Tensor] = None
+    batch_loss: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -77,8 +95,10 @@ class Method:
     views (min, max) number of modalities it accepts, scores (names of the OOD scores its
     `predict` returns, beside "total", "msp" and, if `has_epistemic`, "epistemic"),
     needs_index (the loss needs `Step.index`), logits_based (its prediction has logits, so
-    temperature scaling applies). `Config`: a dataclass of hyper-parameters whose
-    `__post_init__` raises ValueError naming every bad value.
+    temperature scaling applies), reference (one of the paper's baselines: `faithful` mode
+    reproduces the reference code's defects, and tests with the last epoch's weights, defect 5).
+    `Config`: a dataclass of hyper-parameters whose `__post_init__` raises ValueError naming
+    every bad value.
     """
 
     name = "method"
@@ -89,6 +109,7 @@ class Method:
     needs_index = False
     logits_based = False
     temperature_scaling = False
+    reference = False
 
     @dataclass
     class Config:
@@ -120,6 +141,26 @@ class Method:
 
     def predict(self, views: dict, extra=None) -> Prediction:
         """The predictive procedure (no gradients needed) for a batch of views."""
+        raise NotImplementedError
+
+    def predictive(self, config) -> Optional[str]:
+        """The name of the predictive distribution `probs` holds (recorded as results.json's
+        "predictive" and in the predictions file), or None (not recorded)."""
+        return None
+
+    # A method with its own network (several passes or members) overrides the three below.
+    def network(self, config) -> Optional[torch.nn.Module]:
+        """The method's own network (kept as `MethodModel.members`), or None: one trunk per modality
+        and the heads in `heads` (`MethodModel.views`). config: the `MethodConfig`."""
+        return None
+
+    def network_loss(self, model, inputs: dict, labels: torch.Tensor, step: Step) -> torch.Tensor:
+        """The training loss of a method with its own network; inputs {input name: tensor}."""
+        raise NotImplementedError
+
+    def network_evaluate(self, model, inputs: dict, labels, generator: torch.Generator) -> Evaluation:
+        """The predictive procedure and validation loss of a method with its own network; its
+        random draws come from `generator` (dropout masks, noise samples)."""
         raise NotImplementedError
 
 

@@ -3,11 +3,18 @@
 The model owns the parameters: one trunk per modality (the paper's, `networks.py`), one
 linear head per output the method asks for (`Method.heads`; "sigma" and "evidence" go
 through softplus) and the method's extra modules (`Method.build`: ETMC's pseudo-view head,
-QMF's loss history). The method owns the loss and the predictive procedure. `forward`
-returns a `MethodOutput`, so the stock `Trainer`, `save_pretrained` and `from_pretrained`
-work unchanged.
+QMF's loss history); or, for a method with its own network (`Method.network`: MC dropout,
+the deep ensemble and RCML, the paper's `networks.FusionNet` members), that network as
+`members`. The method owns the loss and the predictive procedure. `forward` returns a
+`MethodOutput`, so the stock `Trainer`, `save_pretrained` and `from_pretrained` work unchanged.
+
+`LumaModelConfig` and `LumaModel`, the names of the paper's baselines before they became
+methods, are kept as deprecated aliases of `MethodConfig` and `MethodModel`: models saved
+under them load (`MethodModel.from_pretrained`; a hyper-parameter passed as a keyword, as
+`ensemble_size=3`, goes into `method_config`).
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -35,7 +42,14 @@ class MethodConfig(PretrainedConfig):
     "faithful" audio inputs; num_classes: 42; dropout: p of the trunks' dropout layers (off at
     evaluation); text_dim: size of the text embeddings; num_train_examples: N, the size of
     the training set (methods with a per-example history, QMF); calibration_temperature: T > 0
-    dividing the fused logits at prediction (1; set by temperature scaling).
+    dividing the fused logits at prediction (1; set by temperature scaling); eval_seed: seed of
+    the evaluation noise (MC dropout's masks, the sampling softmax's ε) when `forward` gets no
+    generator: every evaluation call then draws the same noise, so predictions are a function of
+    the weights, the inputs and this seed (`train` sets it to the run's seed).
+
+    A keyword naming a field of the method's `Config` (`MethodConfig(method="de",
+    ensemble_size=3)`) goes into `method_config`; so do the hyper-parameters of the paper's
+    baselines saved by `LumaModelConfig` (those that do not apply to the method are dropped).
     """
 
     model_type = "luma_method"
@@ -43,11 +57,12 @@ class MethodConfig(PretrainedConfig):
     def __init__(self, method: str = "softmax", method_config: Optional[dict] = None,
                  modalities=("image", "audio", "text"), mode: str = "fixed", num_classes: int = 42,
                  dropout: float = 0.3, text_dim: int = 768, num_train_examples: int = 0,
-                 calibration_temperature: float = 1.0, **kwargs):
-        self.method, self.method_config = method, dict(method_config or {})
+                 calibration_temperature: float = 1.0, eval_seed: int = 0, **kwargs):
+        self.method, self.method_config = method, {**_hyper_keywords(method, kwargs), **dict(method_config or {})}
         self.modalities = [modalities] if isinstance(modalities, str) else list(modalities)
         self.mode, self.num_classes, self.dropout, self.text_dim = mode, num_classes, dropout, text_dim
         self.num_train_examples, self.calibration_temperature = num_train_examples, calibration_temperature
+        self.eval_seed = eval_seed
         self._check()
         self.modalities = list(check_modalities(self.modalities))
         super().__init__(**kwargs)
@@ -80,23 +95,41 @@ class MethodConfig(PretrainedConfig):
             errors.append(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not (isinstance(self.calibration_temperature, (int, float)) and self.calibration_temperature > 0):
             errors.append(f"calibration_temperature must be a number > 0, got {self.calibration_temperature!r}")
+        if not isinstance(self.eval_seed, int) or isinstance(self.eval_seed, bool) or self.eval_seed < 0:
+            errors.append(f"eval_seed must be an integer >= 0, got {self.eval_seed!r}")
         if errors:
             raise ValueError("invalid MethodConfig: " + "; ".join(errors))
 
     def build_method(self):
         """The method object (its hyper-parameters validated)."""
-        cls = resolve(self.method)
-        if getattr(cls, "paper", False):
-            raise ValueError(f"{self.method} is one of the paper's baselines: build it with "
-                             f"LumaModelConfig(method={self.method!r}) and LumaModel")
-        return cls(**self.method_config)
+        return resolve(self.method)(**self.method_config)
+
+
+# The hyper-parameters `LumaModelConfig` had as keywords (saved in its config.json).
+LEGACY_KEYWORDS = ("ensemble_size", "ensemble_training", "mc_samples", "softmax_samples", "kl_anneal_epochs",
+                   "conflict_weight", "mc_chunk_floats")
+
+
+def _hyper_keywords(method, kwargs: dict) -> dict:
+    """Pop from `kwargs` the keywords that are the method's hyper-parameters (and the legacy
+    ones, dropped where they do not apply); {name: value} of the former."""
+    try:
+        names = {f.name for f in dataclasses.fields(resolve(method).Config)}
+    except (ValueError, TypeError):  # an unknown method is reported by _check
+        names = set()
+    hyper = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    for name in LEGACY_KEYWORDS:
+        kwargs.pop(name, None)
+    return hyper
 
 
 @dataclass
 class MethodOutput(ModelOutput):
     """loss: scalar; in eval mode also, per example: logits (B, C) = log of the predictive
-    distribution; total, aleatoric, epistemic (B,) (NaN where the method has no such split);
-    scores (B, S): OOD scores in the order of `Method.score_names()` (higher = more OOD)."""
+    distribution (MC dropout and the deep ensemble: the mean logits μ̄); total, aleatoric,
+    epistemic (B,) (NaN where the method has no such split); scores (B, S): OOD scores in the
+    order of `Method.score_names()` (higher = more OOD); probs (B, C): the predictive
+    distribution; batch_loss (B, 2) or None (`base.Evaluation`)."""
 
     loss: Optional[torch.FloatTensor] = None
     logits: Optional[torch.FloatTensor] = None
@@ -104,6 +137,8 @@ class MethodOutput(ModelOutput):
     aleatoric: Optional[torch.FloatTensor] = None
     epistemic: Optional[torch.FloatTensor] = None
     scores: Optional[torch.FloatTensor] = None
+    probs: Optional[torch.FloatTensor] = None
+    batch_loss: Optional[torch.FloatTensor] = None
 
 
 def _trunk(modality: str, dropout: float, text_dim: int) -> nn.Module:
@@ -129,12 +164,20 @@ class MethodModel(PreTrainedModel):
         super().__init__(config)
         self.method = config.build_method()
         c = config.num_classes
-        self.trunks = nn.ModuleDict({m: _trunk(m, config.dropout, config.text_dim) for m in config.modalities})
-        self.heads = nn.ModuleDict({m: nn.ModuleDict({h: nn.Linear(FEATURES[m], c) for h in self.method.heads})
-                                    for m in config.modalities})
+        self.members = self.method.network(config)
+        if self.members is None:
+            self.trunks = nn.ModuleDict({m: _trunk(m, config.dropout, config.text_dim) for m in config.modalities})
+            self.heads = nn.ModuleDict({m: nn.ModuleDict({h: nn.Linear(FEATURES[m], c) for h in self.method.heads})
+                                        for m in config.modalities})
         self.extra = self.method.build({m: FEATURES[m] for m in config.modalities}, c, config.num_train_examples)
         self.annealing_epoch = 0.0
+        self.validation_passes = None  # MC dropout passes while the Trainer validates (runner); None: mc_samples
         self.post_init()
+
+    @property
+    def predictive(self):
+        """The name of the predictive distribution `probs` holds (`Method.predictive`), or None."""
+        return self.method.predictive(self.config)
 
     def _init_weights(self, module):
         """Keep PyTorch's default initialisation of every layer (as `LumaModel`)."""
@@ -150,12 +193,14 @@ class MethodModel(PreTrainedModel):
         return out
 
     def forward(self, pixel_values=None, audio_features=None, text_embeddings=None, labels=None, example_index=None,
-                **unused):
+                generator=None, **unused):
         given = {"pixel_values": pixel_values, "audio_features": audio_features, "text_embeddings": text_embeddings}
         inputs = {INPUT_NAMES[m]: given[INPUT_NAMES[m]] for m in self.config.modalities}
         missing = [name for name, value in inputs.items() if value is None]
         if missing:
             raise ValueError(f"this {self.config.method} model of {self.config.modalities} needs {missing}")
+        if self.members is not None:
+            return self._network_forward(inputs, labels, example_index, generator)
         views = self.views(inputs)
         if self.training:
             step = Step(self.annealing_epoch, True, example_index, self.extra)
@@ -164,14 +209,29 @@ class MethodModel(PreTrainedModel):
         loss = None
         if labels is not None and bool((labels < self.config.num_classes).all()):
             loss = self.method.loss(views, labels, Step(math.inf, False, example_index, self.extra))
+        return self._output(pred, loss, None, None)
+
+    def _network_forward(self, inputs, labels, example_index, generator):
+        """forward of a method with its own network (`Method.network_loss`, `network_evaluate`)."""
+        if self.training:
+            step = Step(self.annealing_epoch, True, example_index, self.extra)
+            return MethodOutput(loss=None if labels is None else self.method.network_loss(self, inputs, labels, step))
+        if generator is None:  # the same evaluation noise at every call (MethodConfig.eval_seed)
+            device = next(iter(inputs.values())).device
+            generator = torch.Generator(device=device).manual_seed(self.config.eval_seed)
+        result = self.method.network_evaluate(self, inputs, labels, generator)
+        return self._output(result.prediction, result.loss, result.logits, result.batch_loss)
+
+    def _output(self, pred, loss, logits, batch_loss) -> MethodOutput:
         nan = torch.full_like(pred.total, float("nan"))
         lacking = [name for name in self.method.score_names() if name not in pred.scores]
         if lacking:
             raise ValueError(f"{self.config.method}.predict returned no OOD scores {lacking} (its `scores`)")
         scores = torch.stack([pred.scores[name] for name in self.method.score_names()], -1)
-        return MethodOutput(loss=loss, logits=pred.probs.clamp(min=1e-30).log(), total=pred.total,
-                            aleatoric=nan if pred.aleatoric is None else pred.aleatoric,
-                            epistemic=nan if pred.epistemic is None else pred.epistemic, scores=scores)
+        return MethodOutput(loss=loss, logits=pred.probs.clamp(min=1e-30).log() if logits is None else logits,
+                            total=pred.total, aleatoric=nan if pred.aleatoric is None else pred.aleatoric,
+                            epistemic=nan if pred.epistemic is None else pred.epistemic, scores=scores,
+                            probs=pred.probs, batch_loss=batch_loss)
 
 
 def with_example_index(dataset):
@@ -187,5 +247,30 @@ def with_example_index(dataset):
     return dataset.add_column("example_index", np.arange(len(dataset), dtype=np.int64))
 
 
+class LumaModelConfig(MethodConfig):
+    """Deprecated: the paper's baselines' config before they became methods; `MethodConfig` with
+    method "mcd" by default, reading the config.json files it saved (model type "luma_baseline")."""
+
+    model_type = "luma_baseline"
+
+    def __init__(self, method: str = "mcd", **kwargs):
+        super().__init__(method=method, **kwargs)
+
+
+class LumaModel(MethodModel):
+    """Deprecated: `MethodModel` of a `LumaModelConfig` (loads the models the paper's baselines saved)."""
+
+    config_class = LumaModelConfig
+
+    @classmethod
+    def from_members(cls, models):
+        """A deep ensemble of one-member models trained apart (`DeepEnsemble.combine`)."""
+        from .de import DeepEnsemble
+
+        return DeepEnsemble.combine(models)
+
+
 AutoConfig.register(MethodConfig.model_type, MethodConfig)
 AutoModel.register(MethodConfig, MethodModel)
+AutoConfig.register(LumaModelConfig.model_type, LumaModelConfig)
+AutoModel.register(LumaModelConfig, LumaModel)

@@ -4,45 +4,20 @@
     resolve("my_package.my_module:Mine") -> Mine (imported; must subclass `Method`)
     expand(["all"])                     -> every built-in name, in `BUILTIN` order
 
-The paper's three methods ("mcd", "de", "rcml") are registered through `PaperMethod`
-adapters: they keep their own model (`LumaModel`, `model.py`) and training path, unchanged.
+The paper's three methods ("mcd", "de", "rcml") are method objects like the others
+(`mcd.py`, `de.py`, `rcml.py`), first in `BUILTIN` and the default of `train` and `sweep`.
 """
 
 import importlib
 import re
 
 from .base import Method
+from .de import DeepEnsemble
 from .evidential import DBF, EDL, ETMC, TMC
+from .mcd import MCDropout
 from .qmf import QMF
+from .rcml import RCML
 from .softmax import Softmax, TemperatureScaled
-
-
-class PaperMethod(Method):
-    """Adapter of a paper baseline: trained and evaluated by `LumaModel` (today's code path).
-
-    `build_model(modalities, **settings)` returns the `LumaModel` (settings: `LumaModelConfig`
-    keywords); its loss and predictive procedure (MC dropout passes, the ensemble, RCML's
-    Dirichlet) live there, and the `train` command trains it on its own path (`train._fit`).
-    """
-
-    paper = True
-
-    def build_model(self, modalities, **settings):
-        from ..model import LumaModel, LumaModelConfig
-
-        return LumaModel(LumaModelConfig(method=self.name, modalities=tuple(modalities), **settings))
-
-
-class MCDropout(PaperMethod):
-    name, heads, has_epistemic = "mcd", ("logits", "sigma"), True
-
-
-class DeepEnsemble(PaperMethod):
-    name, heads, has_epistemic = "de", ("logits", "sigma"), True
-
-
-class RCML(PaperMethod):
-    name, heads, views, has_epistemic = "rcml", ("evidence",), (2, 3), True
 
 
 BUILTIN = {cls.name: cls for cls in (MCDropout, DeepEnsemble, RCML, Softmax, TemperatureScaled, EDL, TMC, ETMC,

@@ -101,7 +101,7 @@ def test_faithful_mode_and_independent_ensembles_run_end_to_end(mirror, tiny_ber
                                **common)
     folder = tmp_path / "independent" / "models" / "de-text-seed42"
     model = LumaModel.from_pretrained(folder)
-    assert model.config.ensemble_training == "independent" and len(model.members) == 2
+    assert model.config.method_config["ensemble_training"] == "independent" and len(model.members) == 2
     assert (folder / "member0" / "config.json").exists() and (folder / "member1" / "config.json").exists()
     first, second = (LumaModel.from_pretrained(folder / f"member{i}") for i in range(2))
     for name, value in model.members[1].state_dict().items():

@@ -58,7 +58,7 @@ def test_train_command_runs_method_objects_and_a_users_class(mirror, tiny_bert, 
                    "--cache-dir", str(tmp_path / "cache")])
     assert status == 0
     results = json.loads((out / "results.json").read_text())
-    paper = results["results"].pop(0)  # the paper's RCML (LumaModel), first as in the paper's protocol
+    paper = results["results"].pop(0)  # the paper's RCML, first as in the paper's protocol
     assert (paper["method"], paper["modality"]) == ("rcml", "image+text")
     assert paper["ood_epistemic_auroc"] == pytest.approx(paper["ood_auroc"])  # every score of it measured too
     assert {"ood_msp_fpr95", "ood_total_aupr_in", "aurc_total"} <= set(paper)
@@ -124,12 +124,17 @@ def test_the_methods_package_ships_in_the_wheel():
     assert found <= listed, sorted(found - listed)
 
 
-def test_paper_methods_are_registered_through_adapters_of_luma_model():
-    from luma_noise.baselines import LumaModel
+def test_paper_methods_are_method_objects_of_the_one_model():
+    from luma_noise.baselines import LumaModel, LumaModelConfig, MethodConfig, MethodModel
 
     for name, members in (("mcd", 1), ("de", 3), ("rcml", 1)):
-        model = registry.resolve(name)().build_model(("image", "text"), ensemble_size=3, text_dim=8)
-        assert isinstance(model, LumaModel) and model.config.method == name and len(model.members) == members
+        model = MethodModel(MethodConfig(method=name, method_config={"ensemble_size": 3} if name == "de" else {},
+                                         modalities=("image", "text"), text_dim=8))
+        assert isinstance(model.method, registry.resolve(name)) and len(model.members) == members
+        assert model.method.reference and not hasattr(model, "trunks")
+    # the deprecated names build the same classes (hyper-parameters as keywords)
+    legacy = LumaModel(LumaModelConfig(method="de", ensemble_size=3, modalities=("text",), text_dim=8))
+    assert isinstance(legacy, MethodModel) and legacy.config.method_config == {"ensemble_size": 3}
     assert registry.expand(["rcml", "all", "tmc"])[:4] == ["rcml", "mcd", "de", "softmax"]
 
 

@@ -113,8 +113,8 @@ def test_config_names_every_bad_value_at_once():
         MethodConfig(method="qmf", modalities=CHEAP)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         MethodConfig(method="nope")
-    with pytest.raises(ValueError, match="paper's baselines: build it with LumaModelConfig"):
-        MethodConfig(method="rcml", modalities=CHEAP)
+    with pytest.raises(ValueError, match="kl_anneal_epochs must be an integer >= 1"):  # the paper's methods too
+        MethodConfig(method="rcml", modalities=CHEAP, kl_anneal_epochs=0)
     with pytest.raises(ValueError, match="variant must be one of"):
         MethodConfig(method="qmf", method_config={"variant": "rgb"}, modalities=CHEAP, num_train_examples=4)
 

@@ -51,7 +51,7 @@ def test_model_probs_are_the_methods_predictive_distribution(method):
     with torch.no_grad():
         out = fixed(text_embeddings=texts, generator=torch.Generator().manual_seed(5))
         generator = torch.Generator().manual_seed(5)  # the same draws, in the model's order
-        mu, sigma = fixed._passes({"text_embeddings": texts}, generator)
+        mu, sigma = fixed.method.passes(fixed, {"text_embeddings": texts}, generator)
         uncertainty.disentangle(mu, sigma, 50, generator=generator)
         expected = uncertainty.predictive_probs(mu, sigma, 50, generator)
     assert fixed.predictive == "sampling-softmax-mean"
@@ -65,12 +65,19 @@ def test_model_probs_are_the_methods_predictive_distribution(method):
     torch.testing.assert_close(out.probs, torch.softmax(out.logits, -1))
 
 
+def _rcml(mode="fixed"):
+    """RCML fuses two or more views: image and text."""
+    torch.manual_seed(0)
+    return LumaModel(LumaModelConfig(method="rcml", modalities=("image", "text"), text_dim=8, mode=mode)).eval()
+
+
 def test_rcml_probs_are_the_dirichlet_mean():
-    model = _model("rcml")
-    texts = torch.randn(4, 8)
+    model = _rcml()
+    inputs = {"pixel_values": torch.randn(4, 3, 32, 32), "text_embeddings": torch.randn(4, 8)}
     with torch.no_grad():
-        out = model(text_embeddings=texts)
-        alpha = torch.nn.functional.softplus(model.members[0]({"text_embeddings": texts})[0]) + 1
+        out = model(**inputs)
+        evidences = [torch.nn.functional.softplus(x) for x in model.members[0](inputs)[2].values()]
+        alpha = losses.fuse_evidence(evidences) + 1
     assert model.predictive == "dirichlet-mean"
     torch.testing.assert_close(out.probs, alpha / alpha.sum(-1, keepdim=True))
 
@@ -125,9 +132,9 @@ def test_mc_dropout_masks_are_seeded_per_call():
     texts = torch.randn(4, 8)
     generator = torch.Generator().manual_seed(3)
     with torch.no_grad():
-        a, _ = model._passes({"text_embeddings": texts}, generator)
-        b, _ = model._passes({"text_embeddings": texts}, generator)
-        c, _ = model._passes({"text_embeddings": texts}, torch.Generator().manual_seed(3))
+        a, _ = model.method.passes(model, {"text_embeddings": texts}, generator)
+        b, _ = model.method.passes(model, {"text_embeddings": texts}, generator)
+        c, _ = model.method.passes(model, {"text_embeddings": texts}, torch.Generator().manual_seed(3))
     assert torch.equal(a, c) and not torch.equal(a, b)
     assert len(torch.unique(a[:, 0], dim=0)) == len(a)  # the passes differ from each other
 
@@ -171,10 +178,11 @@ def test_train_command_records_the_predictive_distribution(mirror, tiny_bert, lu
 
 def test_faithful_rcml_loss_is_what_the_model_validates_on():
     """The RCML validation loss (λ = 1, defect 9 corrected in both modes) follows the mode."""
-    texts, labels = torch.randn(5, 8), torch.tensor([0, 3, 3, 9, 41])
+    inputs, labels = {"pixel_values": torch.randn(5, 3, 32, 32), "text_embeddings": torch.randn(5, 8)}, \
+        torch.tensor([0, 3, 3, 9, 41])
     for mode in ("fixed", "faithful"):
-        model = _model("rcml", mode)
+        model = _rcml(mode)
         with torch.no_grad():
-            loss = model(text_embeddings=texts, labels=labels).loss
-            evidences = [torch.nn.functional.softplus(x) for x in model.members[0]({"text_embeddings": texts})[2].values()]
+            loss = model(**inputs, labels=labels).loss
+            evidences = [torch.nn.functional.softplus(x) for x in model.members[0](inputs)[2].values()]
         torch.testing.assert_close(loss, losses.rcml_loss(evidences, labels, 1.0, faithful=mode == "faithful"))

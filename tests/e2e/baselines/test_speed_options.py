@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from luma_noise.baselines import LumaModel
+from luma_noise.baselines import MethodModel
 from luma_noise.baselines.__main__ import main
 from luma_noise.baselines.train import bf16_cpu_supported, check_run
 
@@ -26,7 +26,7 @@ def _train(mirror, out, cache, *extra):
 @pytest.mark.skipif(not bf16_cpu_supported(), reason="this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
 def test_bf16_trains_under_autocast_and_is_recorded(mirror, luma_cache, tmp_path, monkeypatch):
     seen = []
-    forward = LumaModel.forward
+    forward = MethodModel.forward
 
     @functools.wraps(forward)  # the Trainer reads `labels` from its signature
     def spy(self, *args, **kwargs):  # what the Trainer's training steps run under
@@ -34,7 +34,7 @@ def test_bf16_trains_under_autocast_and_is_recorded(mirror, luma_cache, tmp_path
             seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
         return forward(self, *args, **kwargs)
 
-    monkeypatch.setattr(LumaModel, "forward", spy)
+    monkeypatch.setattr(MethodModel, "forward", spy)
     assert _train(mirror, tmp_path / "bf16", luma_cache, "--precision", "bf16") == 0
     assert seen and set(seen) == {(True, torch.bfloat16)}
     assert json.loads((tmp_path / "bf16/run.json").read_text())["precision"] == "bf16"

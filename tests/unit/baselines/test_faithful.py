@@ -138,22 +138,19 @@ def test_ensemble_sigma_from_member_2_and_population_std_are_rejected(cases):
     assert not _agrees(cases, "mcd_epistemic", mcd_epi)
 
 
-class _CaseModel(LumaModel):
-    """A LumaModel whose passes are the case's (μ_t, σ_t): the model's own evaluation code on them."""
-
-    def __init__(self, config, mu, sigma):
-        super().__init__(config)
-        self.case = torch.from_numpy(mu), torch.from_numpy(sigma)
-
-    def _passes(self, inputs, generator):
-        rows = next(iter(inputs.values()))[:, 0].long()  # the case's row numbers ride in the inputs
-        return self.case[0][:, rows], self.case[1][:, rows]
-
-
 def _case_model(cases, method, mode="faithful"):
+    """A model whose method's passes are the case's (μ_t, σ_t): the method's own evaluation code on them."""
     config = LumaModelConfig(method=method, modalities=("text",), text_dim=1, mode=mode,
                              ensemble_size=10, mc_samples=10, softmax_samples=SAMPLES)
-    return _CaseModel(config, cases[f"{method}_mu"], cases[f"{method}_sigma"]).eval()
+    model = LumaModel(config).eval()
+    case = torch.from_numpy(cases[f"{method}_mu"]), torch.from_numpy(cases[f"{method}_sigma"])
+
+    def passes(model, inputs, generator):
+        rows = next(iter(inputs.values()))[:, 0].long()  # the case's row numbers ride in the inputs
+        return case[0][:, rows], case[1][:, rows]
+
+    model.method.passes = passes
+    return model
 
 
 def _losses(model, labels, rows, calls):
@@ -165,9 +162,9 @@ def _losses(model, labels, rows, calls):
     rows_in = torch.as_tensor(rows, dtype=torch.float32)[:, None]
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        mu, sigma = model._passes({"text_embeddings": rows_in}, generator)
-        mean = model._validation_loss(mu.repeat(1, calls, 1), sigma.repeat(1, calls, 1), labels.repeat(calls),
-                                      generator).item()
+        mu, sigma = model.method.passes(model, {"text_embeddings": rows_in}, generator)
+        mean = model.method.validation_loss(mu.repeat(1, calls, 1), sigma.repeat(1, calls, 1), labels.repeat(calls),
+                                            generator, faithful=model.config.mode == "faithful").item()
         return mean, model(text_embeddings=rows_in, labels=labels, generator=generator).loss.item()
 
 

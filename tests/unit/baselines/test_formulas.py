@@ -198,9 +198,11 @@ def test_mc_dropout_vectorised_passes_match_a_loop_of_passes():
 
 def test_config_errors_name_every_bad_field():
     with pytest.raises(ValueError) as err:
-        LumaModelConfig(method="svm", mode="exact", dropout=1.5, mc_samples=0, modalities=("smell",))
-    for field in ("method", "mode", "dropout", "mc_samples", "modalities"):
+        LumaModelConfig(method="mcd", mode="exact", dropout=1.5, mc_samples=0, modalities=("smell",))
+    for field in ("mode", "dropout", "mc_samples", "modalities"):
         assert field in str(err.value)
+    with pytest.raises(ValueError, match="unknown method 'svm'"):  # a hyper-parameter of no method is not checked
+        LumaModelConfig(method="svm", mode="exact")
 
 
 def test_special_functions_agree_with_scipy():
