@@ -11,6 +11,9 @@ from luma_noise.baselines import LumaModel, LumaModelConfig, losses, uncertainty
 from luma_noise.baselines.__main__ import main
 
 
+RUN_FIELDS = {"text_noises": ["KeyboardNoise", "SpellingNoise", "OCRNoise"]}  # no back-translation models
+
+
 def _inputs(batch=4, text_dim=16):
     g = torch.Generator().manual_seed(0)
     return {"pixel_values": torch.rand(batch, 3, 32, 32, generator=g),
@@ -54,11 +57,13 @@ def test_withholding_from_evidential_fusion_averages_the_remaining_evidence():
 
 @pytest.fixture(scope="module")
 def trained(mirror, tiny_bert, tmp_path_factory):
-    """One tiny run of `clean`: DE image and multimodal, RCML multimodal (1 epoch, 2 members)."""
+    """One tiny run of `clean`: DE image and multimodal, RCML multimodal (1 epoch, 2 members), with
+    the text noises that need no models (so that `--shift text` runs offline)."""
     from luma_noise.baselines.train import run_training
 
     cache, out = tmp_path_factory.mktemp("eval-cache"), tmp_path_factory.mktemp("eval-run") / "clean"
-    run_training("clean", out, mirror=str(mirror[0]), methods=("de", "rcml"), modalities=("image", "multimodal"),
+    run_training("clean", out, fields=RUN_FIELDS, mirror=str(mirror[0]), methods=("de", "rcml"),
+                 modalities=("image", "multimodal"),
                  text_model=tiny_bert, max_epochs=1, ensemble_size=2, mc_samples=2, batch_size=64, device="cpu",
                  cache_dir=str(cache), progress=lambda event: None)
     return out, str(cache)
@@ -97,8 +102,8 @@ def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror
     row = json.loads((run_dir / "evaluations" / "shift" / "de-image-seed42--image=5.json").read_text())
     fields = shift_fields("image", 5)
     assert row["fields"] == fields
-    shifted = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=str(tmp_path / "a"), **fields)
-    clean = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=cache)  # the run's own
+    shifted = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=str(tmp_path / "a"), **RUN_FIELDS, **fields)
+    clean = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=cache, **RUN_FIELDS)  # the run's own
     assert shifted["train"]["image"] == clean["train"]["image"]
     assert shifted["test"]["image"] != clean["test"]["image"]
     model = LumaModel.from_pretrained(run_dir / "models" / "de-image-seed42").eval()
@@ -109,6 +114,48 @@ def test_shifted_split_is_the_builders_test_split_of_that_config(trained, mirror
     again = classification_metrics(arrays["probs"], arrays["labels"], arrays["aleatoric"], arrays["epistemic"])
     assert row["accuracy"] == pytest.approx(again["accuracy"]) and row["nll"] == pytest.approx(again["nll"], rel=1e-5)
     assert np.isfinite(row["epistemic"])
+
+
+def test_text_shift_through_the_command_is_the_builders_noised_test_split(trained, mirror, tiny_bert, tmp_path):
+    """`evaluate --shift text` on the fixture mirror: the corrupted split is the builder's test split
+    of the run's config with text noise on test only (built again in another cache: its texts differ
+    from the clean ones, its train split does not), re-embedded by the run's text model, and the
+    fused model's numbers equal an evaluation of that split done here by hand."""
+    import luma_noise
+    from luma_noise.baselines import LumaCollator, rundir
+    from luma_noise.baselines.evaluations import shift_fields
+    from luma_noise.baselines.metrics import classification_metrics, predict
+
+    run_dir, cache = trained
+    assert main(["evaluate", str(run_dir), "--shift", "text", "--text-probabilities", "1", "--mirror", str(mirror[0]),
+                 "--cache-dir", cache, "--device", "cpu"]) == 0
+    names = sorted(p.name for p in (run_dir / "evaluations" / "shift").glob("*--text=1.json"))
+    assert names == ["de-image-seed42--text=1.json", "de-multimodal-seed42--text=1.json",
+                     "rcml-multimodal-seed42--text=1.json"]
+    row = json.loads((run_dir / "evaluations" / "shift" / "de-multimodal-seed42--text=1.json").read_text())
+    fields = shift_fields("text", 1.0)
+    assert row["fields"] == fields and row["shifted"] == "text" and row["strength"] == "text=1"
+    shifted = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=str(tmp_path / "b"), **RUN_FIELDS, **fields)
+    clean = luma_noise.load("clean", mirror=str(mirror[0]), cache_dir=cache, **RUN_FIELDS)
+    assert shifted["train"]["text"] == clean["train"]["text"]
+    changed = sum(a != b for a, b in zip(shifted["test"]["text"], clean["test"]["text"]))
+    assert changed > len(clean["test"]) // 2  # probability 1: (nearly) every text noised
+    assert shifted["test"]["image"] == clean["test"]["image"]  # only the text is corrupted
+    model = LumaModel.from_pretrained(run_dir / "models" / "de-multimodal-seed42").eval()
+    purpose = (42, "evaluate", "shift", "text=1", "test")
+    collator = LumaCollator(text_model=tiny_bert, modalities=("image", "audio", "text"))
+    with rundir.seeded_torch(*purpose):
+        arrays = predict(model, shifted["test"], collator, 128, generator=rundir.torch_generator(*purpose))
+    again = classification_metrics(arrays["probs"], arrays["labels"], arrays["aleatoric"], arrays["epistemic"])
+    assert row["accuracy"] == pytest.approx(again["accuracy"]) and row["nll"] == pytest.approx(again["nll"], rel=1e-5)
+    # the image model sees no text: its numbers are those of the clean test split (same evaluation noise)
+    image_row = json.loads((run_dir / "evaluations" / "shift" / "de-image-seed42--text=1.json").read_text())
+    image_model = LumaModel.from_pretrained(run_dir / "models" / "de-image-seed42").eval()
+    with rundir.seeded_torch(*purpose):
+        arrays = predict(image_model, clean["test"], LumaCollator(text_model=None, modalities=("image",)), 128,
+                         generator=rundir.torch_generator(*purpose))
+    assert image_row["nll"] == pytest.approx(classification_metrics(arrays["probs"], arrays["labels"], arrays["aleatoric"],
+                                                              arrays["epistemic"])["nll"], rel=1e-5)
 
 
 def test_report_shows_missing_modality_and_shift_curves(trained, mirror, tmp_path):
