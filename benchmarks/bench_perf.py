@@ -19,6 +19,7 @@ the CPU-time ratios with --threads 1, and repeat (--repeats alternates which pat
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -269,6 +270,11 @@ def main(argv=None) -> int:
                   f"{r['dataloader_cpu_s']:.2f}; fixed per train() {r['trainer_fixed_s']:.2f} wall s; validation "
                   f"{100 * r['validation_share_cpu']:.0f} % of the epoch (wall {100 * r['validation_share']:.0f} %)",
                   flush=True)
+        mine = [r for r in out["trainer"] if r["run"] == f"{method}-{run_modality}"]
+        if len(mine) > 1:
+            print(f"  {mine[0]['run']:<10} median over {len(mine)}: ratio "
+                  f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x, validation "
+                  f"{100 * statistics.median(r['validation_share_cpu'] for r in mine):.0f} %", flush=True)
     if not args.skip_ensemble:
         print("3. deep ensemble, forward + backward: one call per member / one vmapped call:")
     for run_modality in [] if args.skip_ensemble else args.ensemble:
