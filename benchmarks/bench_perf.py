@@ -11,75 +11,138 @@
    tested to give the members' outputs).
 4. flops: the audio network's achieved GFLOP/s in a training step against this machine's
    measured dense float32 matmul GFLOP/s.
-Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios.
+5. dropout prefix: the share of an MC dropout pass spent before the first dropout layer (the same
+   in every pass), and what computing it once would save.
+Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios, prefer
+the CPU-time ratios with --threads 1, and repeat (--repeats alternates which path goes first).
 """
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_baselines import batch_of, modalities  # noqa: E402
+from bench_baselines import SHAPES, batch_of, modalities  # noqa: E402
 
 from luma_noise.baselines import LumaModel, LumaModelConfig  # noqa: E402
 
 AUDIO_GFLOP_FORWARD = 0.22  # per example (docs/performance.md); a training step is about 3x the forward
 
 
-def _rows(mods, n, seed=0):
-    torch.manual_seed(seed)
-    batch = batch_of(mods, n)
-    labels = torch.randint(0, 42, (n,))
-    return [{**{k: v[i] for k, v in batch.items()}, "labels": labels[i]} for i in range(n)]
+def _dataset(mods, n, seed=0):
+    """n random rows of the real input shapes, stored and read exactly as `featurize_dataset`'s output."""
+    import datasets
+    import numpy as np
+
+    from luma_noise.baselines import collator
+
+    rng = np.random.default_rng(seed)
+    features = datasets.Features({"label": datasets.Value("int64"),
+                                  **collator._input_features(mods, SHAPES["text_embeddings"][0])})
+    columns = {"label": rng.integers(0, 42, n).tolist()}
+    for m in mods:
+        name = collator.INPUT_NAMES[m]
+        shape = getattr(features[name], "shape", (-1,))  # Array3D before the flat inputs
+        columns[name] = list(rng.standard_normal((n, int(np.prod(SHAPES[name])))).astype(np.float32).reshape(n, *shape))
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    if not hasattr(collator, "input_format"):  # the code before the flat inputs (to measure "before")
+        return dataset.with_format("torch")
+    return collator.input_format(dataset, mods)
 
 
-def _collate(rows):
-    return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+def _clock():
+    """(wall, CPU) seconds: on a shared machine the process's CPU time is the steadier measure of
+    its work (with 1 torch thread it is the work); wall time shows what waiting costs too."""
+    return time.perf_counter(), time.process_time()
 
 
-def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10) -> dict:
-    """Seconds of one training epoch via the Trainer and via a bare loop, and the validation's
-    seconds (MC passes = val_passes) through the Trainer's evaluate."""
-    import transformers
+def _since(start):
+    return tuple(b - a for a, b in zip(start, _clock()))
 
+
+class _EpochTimer(transformers.TrainerCallback):
+    def __init__(self):
+        self.seconds, self.started = [], None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.started = _clock()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.seconds.append(_since(self.started))
+
+
+def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=2, bare_first=False) -> dict:
+    """One training epoch through the Trainer (the `train` command's arguments, its dataset format
+    and LumaCollator; no validation, no checkpoint) against a bare loop over the same network, the
+    same pre-collated batches and the same optimiser; both timed on their last of `epochs` epochs
+    (warm). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
+    the validation's seconds (MC passes = val_passes) through the Trainer's evaluate."""
+    from luma_noise.baselines.collator import LumaCollator
     from luma_noise.baselines.methods.runner import training_arguments
     from luma_noise.baselines.settings import RunSettings
 
     mods = modalities(run_modality)
-    data = _rows(mods, rows)
-    validation = data[: max(1, rows // 4)]  # 80/20 split: validation is a quarter of training
+    data, validation = _dataset(mods, rows), _dataset(mods, max(1, rows // 4), seed=1)  # 80/20 split
+    collator = LumaCollator(text_model="unused: the rows hold embeddings", modalities=mods)
     config = LumaModelConfig(method=method, modalities=mods, ensemble_size=10)
-    settings = RunSettings(batch_size=batch_size, max_epochs=1, device="cpu")
-    with tempfile.TemporaryDirectory() as folder:
-        args = training_arguments(Path(folder), 0, settings)
-        args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
-        model = LumaModel(config)
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=_collate)
-        start = time.perf_counter()
-        trainer.train()
-        through_trainer = time.perf_counter() - start
-        model.validation_passes = val_passes
-        start = time.perf_counter()
-        trainer.evaluate(validation)
-        validating = time.perf_counter() - start
-    model = LumaModel(config).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
-    order = torch.randperm(rows, generator=torch.Generator().manual_seed(0))
-    start = time.perf_counter()
-    for first in range(0, rows, batch_size):
-        batch = _collate([data[i] for i in order[first:first + batch_size]])
-        optimiser.zero_grad()
-        model(**batch).loss.backward()
-        optimiser.step()
-    bare = time.perf_counter() - start
-    return {"run": f"{method}-{run_modality}", "trainer_s": through_trainer, "bare_s": bare,
-            "trainer_over_bare": through_trainer / bare, "validation_s": validating,
-            "validation_share": validating / (validating + through_trainer)}
+    settings = RunSettings(batch_size=batch_size, max_epochs=epochs, device="cpu", dataloader_workers=0, precision="fp32")
+    out = {"run": f"{method}-{run_modality}", "rows": rows}
+
+    def through_trainer():
+        with tempfile.TemporaryDirectory() as folder:
+            args = training_arguments(Path(folder), 0, settings)
+            args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
+            torch.manual_seed(0)
+            model, timer = LumaModel(config), _EpochTimer()
+            trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
+                                           callbacks=[timer])
+            start = _clock()
+            trainer.train()
+            out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
+            out["trainer_s"], out["trainer_cpu_s"] = timer.seconds[-1]
+            out["trainer_fixed_s"] = out["trainer_total_s"] - sum(s[0] for s in timer.seconds)
+            start = _clock()
+            for _ in trainer.get_train_dataloader():
+                pass
+            out["dataloader_s"], out["dataloader_cpu_s"] = _since(start)
+            model.validation_passes = val_passes
+            start = _clock()
+            trainer.evaluate(validation)
+            out["validation_s"], out["validation_cpu_s"] = _since(start)
+            return transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+
+    def bare(optimiser_cls, optimiser_kwargs):
+        torch.manual_seed(0)
+        model = LumaModel(config).train()
+        optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
+        order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
+        batches = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
+        for _ in range(epochs):
+            start = _clock()
+            for batch in batches:
+                optimiser.zero_grad()
+                model(**batch).loss.backward()
+                optimiser.step()
+            out["bare_s"], out["bare_cpu_s"] = _since(start)
+
+    if bare_first:  # the optimiser the Trainer builds from the same arguments
+        with tempfile.TemporaryDirectory() as folder:
+            bare(*transformers.Trainer.get_optimizer_cls_and_kwargs(training_arguments(Path(folder), 0, settings),
+                                                                    LumaModel(config)))
+        through_trainer()
+    else:
+        bare(*through_trainer())
+    return {**out, "trainer_over_bare": out["trainer_s"] / out["bare_s"],
+            "trainer_over_bare_cpu": out["trainer_cpu_s"] / out["bare_cpu_s"],
+            "validation_share": out["validation_s"] / (out["validation_s"] + out["trainer_s"]),
+            "validation_share_cpu": out["validation_cpu_s"] / (out["validation_cpu_s"] + out["trainer_cpu_s"])}
 
 
 def batched_members(members, inputs, randomness="different"):
@@ -146,31 +209,90 @@ def flops(batch_size=64, repeats=2) -> dict:
     return {"matmul_gflops": matmul, "audio_train_gflops": audio, "audio_over_matmul": audio / matmul}
 
 
+def dropout_prefix(run_modality, passes=10, batch_size=128, repeats=5) -> dict:
+    """Where MC dropout's passes spend their time: one forward of a branch (dropout on, no
+    gradients, as the validation and the final evaluation run it) against its trunk's layers
+    before the first dropout (deterministic: the same for every pass) and the rest; and the speed-up
+    of computing that prefix once for `passes` passes instead of in every pass (CPU time)."""
+    from luma_noise.baselines import networks
+
+    branch = networks.Branch(run_modality, 42, 0.3, True, SHAPES["text_embeddings"][0]).train()
+    x = batch_of((run_modality,), batch_size)[networks.INPUT_NAMES[run_modality]]
+    layers = list(branch.trunk)
+    first = next(i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.Dropout))
+    prefix, rest = torch.nn.Sequential(*layers[:first]), torch.nn.Sequential(*layers[first:])
+    with torch.no_grad():
+        h = prefix(x)
+        calls = {"forward": lambda: branch(x), "prefix": lambda: prefix(x),
+                 "rest": lambda: (lambda f: (branch.logits(f), branch.sigma(f)))(rest(h))}
+        best = {}
+        for _ in range(2):  # interleaved rounds, best of each
+            for name, fn in calls.items():
+                fn()
+                start = time.process_time()
+                for _ in range(repeats):
+                    fn()
+                best[name] = min(best.get(name, float("inf")), (time.process_time() - start) / repeats)
+    return {"run": f"mcd-{run_modality}", **{f"{k}_cpu_s": v for k, v in best.items()},
+            "prefix_share": best["prefix"] / best["forward"],
+            "speedup": passes * best["forward"] / (best["prefix"] + passes * best["rest"]), "passes": passes}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", default=["mcd:image", "mcd:text", "de:image", "de:text"],
                         metavar="METHOD:MODALITY")
-    parser.add_argument("--rows", type=int, default=1024, help="training rows of the timed epoch")
+    parser.add_argument("--rows", type=int, default=1024,
+                        help="training rows of the timed epoch (the real protocol: 13440, 80 %% of 16,800)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="measurements per run, alternating which path goes first (a shared machine drifts)")
+    parser.add_argument("--val-passes", type=int, default=10, help="MC dropout passes of the validation (T_val)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 makes CPU time the work")
+    parser.add_argument("--skip-ensemble", action="store_true")
+    parser.add_argument("--skip-flops", action="store_true")
     parser.add_argument("--ensemble", nargs="+", default=["image", "text"], metavar="MODALITY")
+    parser.add_argument("--prefix", nargs="*", default=["image", "audio", "text"], metavar="MODALITY",
+                        help="networks for section 5 (none: skip it)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = {"threads": torch.get_num_threads(), "trainer": [], "ensemble": []}
-    print("1-2. Trainer epoch / bare loop, and validation share of an epoch (fixed mode, T_val = 10):")
+    print(f"1-2. Trainer epoch / bare loop ({args.rows} rows, warm epoch), and validation share of an epoch "
+          f"(fixed mode, T_val = {args.val_passes}):")
     for spec in args.runs:
         method, run_modality = spec.split(":")
-        r = trainer_vs_loop(method, run_modality, args.rows)
-        out["trainer"].append(r)
-        print(f"  {r['run']:<14} trainer {r['trainer_s']:7.2f} s  bare {r['bare_s']:7.2f} s  "
-              f"ratio {r['trainer_over_bare']:.2f}x  validation {100 * r['validation_share']:.0f} %")
-    print("3. deep ensemble, forward + backward: one call per member / one vmapped call:")
-    for run_modality in args.ensemble:
+        for repeat in range(args.repeats):
+            r = trainer_vs_loop(method, run_modality, args.rows, val_passes=args.val_passes, bare_first=repeat % 2 == 1)
+            out["trainer"].append(r)
+            print(f"  {r['run']:<10} CPU s: trainer {r['trainer_cpu_s']:6.2f}  bare {r['bare_cpu_s']:6.2f}  "
+                  f"ratio {r['trainer_over_bare_cpu']:.2f}x (wall {r['trainer_over_bare']:.2f}x); DataLoader alone "
+                  f"{r['dataloader_cpu_s']:.2f}; fixed per train() {r['trainer_fixed_s']:.2f} wall s; validation "
+                  f"{100 * r['validation_share_cpu']:.0f} % of the epoch (wall {100 * r['validation_share']:.0f} %)",
+                  flush=True)
+        mine = [r for r in out["trainer"] if r["run"] == f"{method}-{run_modality}"]
+        if len(mine) > 1:
+            print(f"  {mine[0]['run']:<10} median over {len(mine)}: ratio "
+                  f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x, validation "
+                  f"{100 * statistics.median(r['validation_share_cpu'] for r in mine):.0f} %", flush=True)
+    if not args.skip_ensemble:
+        print("3. deep ensemble, forward + backward: one call per member / one vmapped call:")
+    for run_modality in [] if args.skip_ensemble else args.ensemble:
         r = ensemble_batched_vs_loop(run_modality)
         out["ensemble"].append(r)
         print(f"  {r['run']:<14} loop {r['loop_s']:.3f} s  batched {r['batched_s']:.3f} s  "
               f"ratio {r['loop_over_batched']:.2f}x")
-    out["flops"] = f = flops()
-    print(f"4. audio training step {f['audio_train_gflops']:.0f} GFLOP/s, dense matmul {f['matmul_gflops']:.0f} "
-          f"GFLOP/s: {100 * f['audio_over_matmul']:.0f} % of it")
+    print(f"5. MC dropout, {args.val_passes} passes: the layers before a branch's first dropout, computed once:")
+    out["dropout_prefix"] = []
+    for run_modality in args.prefix:
+        r = dropout_prefix(run_modality, args.val_passes)
+        out["dropout_prefix"].append(r)
+        print(f"  {r['run']:<10} forward {1000 * r['forward_cpu_s']:.1f} CPU ms per batch of 128, of which before the "
+              f"first dropout {100 * r['prefix_share']:.0f} %: {r['speedup']:.2f}x faster passes", flush=True)
+    out["flops"] = f = None if args.skip_flops else flops()
+    if f:
+        print(f"4. audio training step {f['audio_train_gflops']:.0f} GFLOP/s, dense matmul {f['matmul_gflops']:.0f} "
+              f"GFLOP/s: {100 * f['audio_over_matmul']:.0f} % of it")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

@@ -6,16 +6,25 @@ The same per-example functions (`inputs.py`) serve two paths that give identical
 - cached: `featurize_dataset` runs them once through `datasets`' `map`, cached on disk under
   a fingerprint of (dataset, mode, modalities, text model and, for a local folder, a digest of
   its files); the collator then only stacks.
+
+Inputs are stored flat (fixed-length float32 lists, not `Array3D`) and read as numpy: `datasets`
+converts an `Array3D` row by row through its extension type, which cost about an eighth of the
+image network's training epoch; flat numpy reads are 7-10x cheaper (docs/performance.md, "The
+training path").
 """
 
 import hashlib
 import json
+
+import numpy as np
 
 from . import inputs
 
 # model input name -> the modality it encodes
 INPUT_NAMES = {"image": "pixel_values", "audio": "audio_features", "text": "text_embeddings"}
 ALL_MODALITIES = ("image", "audio", "text")
+# per-example shape of each fixed-shape input (text: (D,), the text model's width)
+INPUT_SHAPES = {"pixel_values": (3, 32, 32), "audio_features": (1, inputs.N_MELS, inputs.FRAMES)}
 
 
 def check_modalities(modalities) -> tuple:
@@ -47,14 +56,14 @@ class LumaCollator:
         self.embedder = inputs.TextEmbedder(text_model, text_revision) if "text" in self.modalities else None
 
     def featurize(self, batch: dict, modalities=None) -> dict:
-        """Columns of model inputs (lists of float32 numpy arrays) for a `datasets` batch
-        (dict of lists), for `modalities` (default: the collator's)."""
+        """Columns of model inputs (lists of flat float32 numpy arrays; `__call__` gives them their
+        INPUT_SHAPES) for a `datasets` batch (dict of lists), for `modalities` (default: the collator's)."""
         modalities = self.modalities if modalities is None else modalities
         out = {}
         if "image" in modalities:
-            out["pixel_values"] = [inputs.image_tensor(x).numpy() for x in batch["image"]]
+            out["pixel_values"] = [inputs.image_tensor(x).numpy().reshape(-1) for x in batch["image"]]
         if "audio" in modalities:
-            out["audio_features"] = [inputs.audio_tensor(x, self.mode).numpy() for x in batch["audio"]]
+            out["audio_features"] = [inputs.audio_tensor(x, self.mode).numpy().reshape(-1) for x in batch["audio"]]
         if "text" in modalities:
             rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
             embeddings = self.embedder([(r["text"], inputs.class_word(r)) for r in rows])
@@ -68,8 +77,11 @@ class LumaCollator:
         missing = [m for m in self.modalities if INPUT_NAMES[m] not in batch]
         if missing:
             batch.update(self.featurize(batch, missing))
-        out = {INPUT_NAMES[m]: torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in batch[INPUT_NAMES[m]]])
-               for m in self.modalities}
+        out = {}
+        for m in self.modalities:  # one numpy stack and one tensor per input, shaped (B, *INPUT_SHAPES)
+            name = INPUT_NAMES[m]
+            stacked = np.stack([np.asarray(x, dtype=np.float32) for x in batch[name]])
+            out[name] = torch.from_numpy(stacked.reshape(len(rows), *INPUT_SHAPES.get(name, stacked.shape[1:])))
         out["labels"] = torch.as_tensor(batch["label"], dtype=torch.int64)
         if "example_index" in batch:  # a stable dataset index (methods.with_example_index; QMF's history)
             out["example_index"] = torch.as_tensor([int(i) for i in batch["example_index"]], dtype=torch.int64)
@@ -79,10 +91,9 @@ class LumaCollator:
 def _input_features(modalities, text_dim: int):
     import datasets
 
-    specs = {"image": datasets.Array3D((3, 32, 32), "float32"),
-             "audio": datasets.Array3D((1, inputs.N_MELS, inputs.FRAMES), "float32"),
-             "text": datasets.Sequence(datasets.Value("float32"), length=text_dim)}
-    return {INPUT_NAMES[m]: specs[m] for m in modalities}
+    lengths = {"image": int(np.prod(INPUT_SHAPES["pixel_values"])), "audio": int(np.prod(INPUT_SHAPES["audio_features"])),
+               "text": text_dim}
+    return {INPUT_NAMES[m]: datasets.Sequence(datasets.Value("float32"), length=lengths[m]) for m in modalities}
 
 
 def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num_proc: int | None = None):
@@ -91,7 +102,8 @@ def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num
     A prepared `Dataset` is mapped once and cached by `datasets` under a fingerprint of the
     dataset, the mode, the modalities and the text model; a streaming `IterableDataset` is
     returned as it is (the collator featurises each batch, memoising text embeddings).
-    Returns a Dataset in torch format.
+    Returns a Dataset whose input columns read as numpy arrays (flat: the collator shapes them),
+    the others as Python values.
     """
     import datasets
 
@@ -99,14 +111,21 @@ def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num
         return dataset
     keep = [c for c in ("label", "conflict_modality") if c in dataset.column_names]
     key = json.dumps([dataset._fingerprint, collator.mode, collator.modalities, collator.text_model,
-                      collator.text_revision, _text_model_digest(collator), "baselines-inputs-1"])
+                      collator.text_revision, _text_model_digest(collator), "baselines-inputs-2"])
     features = dict(dataset.features.copy())
     features = datasets.Features({**{c: features[c] for c in keep}, **_input_features(collator.modalities,
                                                                                       _text_dim(collator))})
     mapped = dataset.map(collator.featurize, batched=True, batch_size=batch_size, num_proc=num_proc,
                          remove_columns=[c for c in dataset.column_names if c not in keep], features=features,
                          new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc="model inputs")
-    return mapped.with_format("torch")
+    return input_format(mapped, collator.modalities)
+
+
+def input_format(dataset, modalities):
+    """`dataset` (with the model inputs of `modalities` as flat columns) read as the collator
+    expects: the inputs as numpy arrays, every other column as Python values."""
+    return dataset.with_format("numpy", columns=[INPUT_NAMES[m] for m in check_modalities(modalities)],
+                               output_all_columns=True)
 
 
 def _text_model_digest(collator: LumaCollator) -> str | None:

@@ -72,7 +72,7 @@ def write_report(paths, output_dir) -> dict:
     runs, problems = read_runs(paths)
     preds, missing, bad = _read_predictions(runs) if not runs.empty else ({}, [], [])
     problems += bad
-    evaluations, bad = evaluation_report.read(runs)
+    evaluations, bad = evaluation_report.read(runs, preds)
     problems += bad
     problems += output_folder_problems(out)
     if problems:
@@ -94,7 +94,8 @@ def write_report(paths, output_dir) -> dict:
     files += _scorecard_files(card, out)
     files += evaluation_report.figures(evaluations, _label, out)
     card_lines = scorecard.markdown(scorecard.summarise(card), lambda *model: md_text(_label(*model)), md_code)
-    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: md_text(_label(*m)), md_code)
+    card_lines += evaluation_report.withhold_markdown(evaluations["withhold"], lambda *m: md_text(_label(*m)), md_code,
+                                                      files)
     card_lines += evaluation_report.shift_markdown(evaluations["shift"], md_code, files)
     (out / "report.md").write_text(_markdown(runs, preds, summary, files, missing, card_lines)
                                    + "\n".join(leaderboard.markdown(board)))

@@ -2,7 +2,7 @@
 settings: the runs whose results.json rows and prediction arrays were recorded before the three
 became method objects (`tests/data/paper_port/`), and that `test_paper_methods_port.py` reruns.
 
-    PYTHONPATH=. python tests/paper_port.py record   # rewrites tests/data/paper_port/ (only on purpose)
+    python -m tests.support.paper_port record   # rewrites tests/data/paper_port/ (only on purpose)
 """
 
 import json

@@ -163,7 +163,10 @@ def best_epoch(state):
 
 
 def training_arguments(checkpoints: Path, seed: int, settings):
-    """The Trainer's arguments of the paper's protocol (BASELINES.md §5) for `settings` (a RunSettings)."""
+    """The Trainer's arguments of the paper's protocol (BASELINES.md §5) for `settings` (a RunSettings).
+
+    Fused AdamW: one kernel per step instead of six passes over every parameter (on this CPU the
+    optimiser took 20-30 % of an MLP step; the same update up to float rounding)."""
     import torch
     import transformers
 
@@ -171,7 +174,7 @@ def training_arguments(checkpoints: Path, seed: int, settings):
     return transformers.TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, num_train_epochs=settings.max_epochs, **limit,
-        learning_rate=LEARNING_RATE, weight_decay=0.0, optim="adamw_torch", max_grad_norm=0.0, warmup_steps=0,
+        learning_rate=LEARNING_RATE, weight_decay=0.0, optim="adamw_torch_fused", max_grad_norm=0.0, warmup_steps=0,
         lr_scheduler_type="reduce_lr_on_plateau",
         lr_scheduler_kwargs={"factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,

@@ -27,3 +27,26 @@ def test_batched_members_equal_one_call_per_member(run_modality):
             # float32 summation order may differ between the batched and the single kernels
             torch.testing.assert_close(mu[i], own_mu, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(sigma[i], own_sigma, rtol=1e-5, atol=1e-5)
+
+
+def test_training_path_uses_the_fused_optimiser_and_flat_numpy_inputs(tmp_path):
+    """What bench_perf measured as the Trainer's overheads stays removed: `train`'s arguments give a
+    fused AdamW, and the model inputs are stored flat and read as numpy, shaped by the collator."""
+    import transformers
+
+    from bench_perf import _dataset
+
+    from luma_noise.baselines import LumaCollator, MethodConfig, MethodModel
+    from luma_noise.baselines.methods.runner import training_arguments
+    from luma_noise.baselines.settings import RunSettings
+
+    args = training_arguments(tmp_path, 0, RunSettings(batch_size=4, max_epochs=1, device="cpu"))
+    cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, MethodModel(MethodConfig(method="mcd")))
+    assert cls is torch.optim.AdamW and kwargs.get("fused") is True
+    data = _dataset(("image", "text"), 6)
+    assert data.format["type"] == "numpy" and data.format["output_all_columns"]
+    row = data[0]
+    assert row["pixel_values"].shape == (3 * 32 * 32,) and isinstance(row["label"], int)
+    batch = LumaCollator(text_model="unused", modalities=("image", "text"))([data[i] for i in range(6)])
+    assert batch["pixel_values"].shape == (6, 3, 32, 32) and batch["text_embeddings"].shape == (6, 768)
+    assert batch["pixel_values"].dtype == torch.float32 and batch["labels"].tolist() == list(data["label"])
