@@ -2,10 +2,12 @@
 
 One network (`networks.FusionNet`); dropout stays on at evaluation, where T = `mc_samples` passes
 are taken in vectorised calls (the batch repeated, at most `mc_chunk_floats` floats of the largest
-activation per call). While the Trainer validates, `MethodModel.validation_passes` passes (when
-set) replace T; the final evaluation uses T. The dropout masks come from the evaluation generator:
-torch's dropout draws from the global generator, so the passes run inside `torch.random.fork_rng()`
-seeded from it (the global state is left as it was).
+activation per call); the layers before each trunk's first dropout run once per batch, not per
+pass (their output is the same in every pass; the dropout masks are drawn exactly as before).
+While the Trainer validates, `MethodModel.validation_passes` passes (when set) replace T; the final
+evaluation uses T. The dropout masks come from the evaluation generator: torch's dropout draws
+from the global generator, so the passes run inside `torch.random.fork_rng()` seeded from it (the
+global state is left as it was).
 """
 
 from dataclasses import dataclass
@@ -45,7 +47,8 @@ class MCDropout(SamplingSoftmax):
         try:  # dropout draws from the global generator: seed it from `generator` inside a fork
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
-                mu, sigma, _ = uncertainty.repeated_passes(lambda x: net(x)[:2] + (None,), inputs,
+                mu, sigma, _ = uncertainty.repeated_passes(lambda x: net(x, after_prefix=True)[:2] + (None,),
+                                                           net.prefixes(inputs),
                                                            model.validation_passes or self.config.mc_samples,
                                                            max(1, self.config.mc_chunk_floats // per_row))
         finally:
