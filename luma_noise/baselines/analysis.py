@@ -1,18 +1,17 @@
 """Measures from per-example predictions (`predictions/*.npz`, the contract in docs/benchmark.md).
 
 Reliability bins, selective prediction (risk against coverage and its area, AURC), split
-conformal coverage and set size, and the conflict analysis. AURC and the bins are a few numpy
-lines: scikit-learn has no multiclass reliability bins and no AURC, and torchmetrics returns
-neither the bins nor the curve.
+conformal coverage and set size, and the conflict analysis, for the report; the scores
+themselves are in `scoring` and `conformal`.
 """
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .conformal import coverage_and_size
+from .conformal import CONFIDENCE, coverage_and_size
+from .scoring import risk_coverage
 
 
-CONFIDENCE = 0.9  # target coverage of the conformal sets
 SPLITS = ("validation", "test", "ood")
 # float32 probabilities of 42 classes sum to 1 within about 1e-6; 1e-3 also admits values rounded
 # to 5 decimals, and still catches anything that is not a distribution
@@ -76,29 +75,6 @@ def check_predictions(pred: dict) -> list:
         if lacking:
             problems.append(f"test_conflict_modality: needs {' and '.join(lacking)} beside it")
     return problems
-
-
-def reliability(probs, labels, bins: int = 15) -> tuple:
-    """Equal-width confidence bins: (mean confidence, accuracy, count), each (bins,), NaN where empty."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    index = np.minimum((confidence * bins).astype(int), bins - 1)
-    count = np.bincount(index, minlength=bins).astype(float)
-    with np.errstate(invalid="ignore"):
-        mean_conf = np.bincount(index, confidence, bins) / count
-        accuracy = np.bincount(index, correct, bins) / count
-    return mean_conf, accuracy, count
-
-
-def risk_coverage(uncertainty, correct) -> tuple:
-    """(coverage, risk), each (N,): keeping the k least uncertain examples, k = 1..N.
-
-    coverage = k / N; risk = error rate among those kept. AURC is `risk.mean()`.
-    """
-    order = np.argsort(uncertainty, kind="stable")
-    errors = np.cumsum(~np.asarray(correct)[order])
-    kept = np.arange(1, len(order) + 1)
-    return kept / len(order), errors / kept
 
 
 def _conflict(pred: dict) -> dict:

@@ -114,7 +114,7 @@ def featurize_dataset(dataset, collator: LumaCollator, batch_size: int = 64, num
                       collator.text_revision, _text_model_digest(collator), "baselines-inputs-2"])
     features = dict(dataset.features.copy())
     features = datasets.Features({**{c: features[c] for c in keep}, **_input_features(collator.modalities,
-                                                                                      _text_dim(collator))})
+                                                                                      text_dim_of(collator))})
     mapped = dataset.map(collator.featurize, batched=True, batch_size=batch_size, num_proc=num_proc,
                          remove_columns=[c for c in dataset.column_names if c not in keep], features=features,
                          new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc="model inputs")
@@ -140,7 +140,7 @@ def _text_model_digest(collator: LumaCollator) -> str | None:
     return model_folder_digest(Path(collator.text_model).expanduser())
 
 
-def _text_dim(collator: LumaCollator) -> int:
+def text_dim_of(collator: LumaCollator) -> int:
     if collator.embedder is None:
         return 0
     from transformers import AutoConfig

@@ -9,6 +9,8 @@ import numpy as np
 from crepes import ConformalClassifier
 from crepes.extras import hinge
 
+CONFIDENCE = 0.9  # target coverage of the conformal sets in the report
+
 
 def prediction_sets(cal_probs, cal_labels, test_probs, confidence: float = 0.9) -> np.ndarray:
     """(N_test, C) bool: class k is in example i's set. Probabilities (N, C), labels in 0..C-1."""

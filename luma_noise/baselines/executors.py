@@ -75,10 +75,12 @@ def _local_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def run_ray(todo, seed_of, finished, mirror, cache_dir, train, *, ray_address=None, cpus_per_run=1.0,
+def run_ray(todo, seed_of, finished, mirror, cache_dir, train, *, run_one, ray_address=None, cpus_per_run=1.0,
             gpus_per_run=0.0, on_event=None, show_progress=True, ray_init=None) -> int:
     """Run the unfinished runs of `todo` ([(config, fields, run folder)], as `sweep.plan`) as Ray
     tasks; returns how many were trained. `finished[i]` tells whether todo[i] is done already.
+    run_one: the sweep's per-run step (`sweep.run_one`, passed in so that this module does not
+    import `sweep`; Ray pickles it by reference).
 
     on_event(event) is called in the task's worker process (Ray pickles it) with run_training's
     progress events. ray_init: extra `ray.init` keywords (tests: num_cpus). Ray is shut down
@@ -98,7 +100,7 @@ def run_ray(todo, seed_of, finished, mirror, cache_dir, train, *, ray_address=No
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, **(ray_init or {}))
     try:
         task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=MAX_RETRIES)(_task)
-        refs = {task.remote(todo[i][0], todo[i][1], str(todo[i][2]), seed_of[i], mirror, cache_dir, train,
+        refs = {task.remote(run_one, todo[i][0], todo[i][1], str(todo[i][2]), seed_of[i], mirror, cache_dir, train,
                             on_event): i for i in pending}
         with tqdm(total=len(todo), initial=len(todo) - len(pending), unit="run", disable=not show_progress,
                   desc="sweep (ray)") as bar:
@@ -119,15 +121,13 @@ def run_ray(todo, seed_of, finished, mirror, cache_dir, train, *, ray_address=No
     return len(pending)
 
 
-def _task(config, run_fields, run_dir, seed, mirror, cache_dir, train, on_event):
-    """One Ray task: `sweep.run_one` in a worker process (torch's threads = the CPUs Ray gave it)."""
-    from . import sweep
-
+def _task(run_one, config, run_fields, run_dir, seed, mirror, cache_dir, train, on_event):
+    """One Ray task: `run_one` (`sweep.run_one`) in a worker process (torch's threads = the CPUs Ray gave it)."""
     def progress(event):
         if on_event is not None:
             on_event(event)
 
-    return sweep.run_one(config, run_fields, run_dir, seed, mirror, cache_dir, train, progress)
+    return run_one(config, run_fields, run_dir, seed, mirror, cache_dir, train, progress)
 
 
 def _prepare_inputs(runs, mirror, cache_dir, train) -> None:

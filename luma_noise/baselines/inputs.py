@@ -23,7 +23,7 @@ import io
 
 import numpy as np
 
-from ..variants import deep_features as deep
+from ..variants import deep_features
 from ..classes import CLASSES
 
 IMAGE_MEAN = (0.51, 0.49, 0.44)
@@ -171,7 +171,7 @@ class TextEmbedder:
         missing = list(dict.fromkeys(p for p in pairs if p not in self._memo))
         if missing:
             if self._extractor is None:
-                self._extractor = deep.Extractor("text", self.text_model, self.revision, device="cpu")
+                self._extractor = deep_features.Extractor("text", self.text_model, self.revision, device="cpu")
             for positions, rows in self._extractor.run(missing, self._equal_length_batches(missing)):
                 for position, row in zip(positions, rows):
                     self._memo[missing[position]] = torch.from_numpy(row)
@@ -180,7 +180,7 @@ class TextEmbedder:
     def _equal_length_batches(self, pairs) -> list:
         """Positions of `pairs` grouped by token count after masking, in chunks of batch_size."""
         tokenizer = self._extractor.load()[0]
-        masked = [deep.mask_label_words(text, word, tokenizer.mask_token) for text, word in pairs]
+        masked = [deep_features.mask_label_words(text, word, tokenizer.mask_token) for text, word in pairs]
         lengths = [len(ids) for ids in tokenizer(masked, truncation=True)["input_ids"]]
         groups = {}
         for position, length in enumerate(lengths):

@@ -18,8 +18,8 @@
 """
 
 import numpy as np
-import torch
 
+from .scoring import classification_metrics, ood_auroc  # noqa: F401 (re-exported)
 
 
 def predict(model, dataset, collator, batch_size: int = 128, device=None, generator=None) -> dict:
@@ -39,35 +39,6 @@ def predict(model, dataset, collator, batch_size: int = 128, device=None, genera
     return {"probs": arrays["probs"], "labels": arrays["labels"], "aleatoric": arrays.get("aleatoric", nan),
             "epistemic": arrays.get("epistemic", nan),
             **({"conflict_modality": arrays["conflict_modality"]} if "conflict_modality" in arrays else {})}
-
-
-def classification_metrics(probs, labels, aleatoric, epistemic) -> dict:
-    """accuracy, aleatoric, epistemic, ece, nll, brier of in-distribution predictions (numpy arrays)."""
-    from torchmetrics.functional.classification import multiclass_calibration_error
-
-    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
-    num_classes = probs.shape[1]
-    at_label = probs[np.arange(len(labels)), labels]
-    onehot = np.eye(num_classes)[labels]
-    ece = multiclass_calibration_error(torch.from_numpy(probs), torch.from_numpy(labels), num_classes=num_classes,
-                                       n_bins=15, norm="l1")
-    return {
-        "accuracy": float((probs.argmax(1) == labels).mean()),
-        "aleatoric": float(np.mean(aleatoric)),
-        "epistemic": float(np.mean(epistemic)),
-        "ece": float(ece),
-        "nll": float(-np.log(np.clip(at_label, 1e-12, None)).mean()),
-        "brier": float(((probs - onehot) ** 2).sum(1).mean()),
-    }
-
-
-def ood_auroc(epistemic_test, epistemic_ood) -> float:
-    """AUROC of the epistemic uncertainty separating OOD (positive) from test examples."""
-    from sklearn.metrics import roc_auc_score
-
-    scores = np.concatenate([epistemic_test, epistemic_ood])
-    targets = np.concatenate([np.zeros(len(epistemic_test)), np.ones(len(epistemic_ood))])
-    return float(roc_auc_score(targets, scores))
 
 
 def compute_metrics(eval_pred) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, evaluation_report, leaderboard, plots, scorecard
+from . import analysis, conformal, evaluation_report, leaderboard, plots, scorecard, scoring
 from .markdown import md_code, md_text
 from ..variant_summary import describe_images
 from .paper import PAPER_VARIANTS
@@ -171,9 +171,9 @@ def _model_figures(figure_data, out: Path) -> list:
             probs, labels = _cat(preds, "test_probs"), _cat(preds, "test_labels")
             if probs is None or labels is None:
                 continue
-            reliability.append((title, *analysis.reliability(probs, labels)))
+            reliability.append((title, *scoring.reliability(probs, labels)))
             correct = probs.argmax(axis=1) == labels
-            curves = {k: analysis.risk_coverage(_cat(preds, f"test_{k}"), correct)
+            curves = {k: scoring.risk_coverage(_cat(preds, f"test_{k}"), correct)
                       for k in ("aleatoric", "epistemic", "total") if _cat(preds, f"test_{k}") is not None}
             selective.append((title, curves))
             test_epi, ood_epi = _cat(preds, "test_epistemic"), _cat(preds, "ood_epistemic")
@@ -337,7 +337,7 @@ def _beyond(summary, variants, files, predictive="") -> list:
                  "![selective prediction, clean](selective-clean.png)", ""]
     text += ["### Split conformal prediction sets", "",
              f"Calibrated on each run's validation predictions (hinge score 1 − p(y), `crepes`), target coverage "
-             f"{analysis.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
+             f"{conformal.CONFIDENCE:.0%}: empirical test coverage, then mean set size (classes).", ""]
     text += _table(summary, [(f"{md_code(v)} coverage", "conformal_coverage", v) for v in variants])
     text += _table(summary, [(f"{md_code(v)} set size", "conformal_set_size", v) for v in variants])
     conflict = [v for v in variants if (summary.variant.eq(v) & summary.measure.str.startswith("conflict_")).any()]

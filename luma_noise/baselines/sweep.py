@@ -230,7 +230,8 @@ def run_sweep(output_dir, configs=DEFAULT_CONFIGS, seeds=(42, 43, 44), fields=No
     with rundir.FolderLock(output_dir):
         if executor == "ray":
             start, skipped = time.monotonic(), sum(finished)
-            trained = executors.run_ray(todo, seed_of, finished, mirror, cache_dir, train, ray_address=ray_address,
+            trained = executors.run_ray(todo, seed_of, finished, mirror, cache_dir, train, run_one=run_one,
+                                        ray_address=ray_address,
                                         cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, on_event=on_event,
                                         show_progress=show_progress, ray_init=ray_init)
             return {"runs": len(todo), "skipped": skipped, "trained": trained, "seconds": time.monotonic() - start}

@@ -82,3 +82,12 @@ def test_the_command_line_and_the_baselines_do_not_import_each_other():
     assert _cycle_through(graph, "luma_noise.cli") == []
     assert "luma_noise.set_option" in graph["luma_noise.baselines.train"]
     assert not any("luma_noise.cli" in targets for module, targets in graph.items() if module.startswith("luma_noise.baselines"))
+
+
+def test_no_import_cycle_even_through_imports_inside_functions():
+    """A module never needs one that needs it back, whenever the import runs: the layers are
+    upstream -> plan -> variants -> noise -> examples -> builder, and scoring -> methods -> runner ->
+    train -> sweep -> executors in the baselines."""
+    graph = _import_graph(top_level_only=False)
+    cycles = {module: cycle for module in graph if (cycle := _cycle_through(graph, module))}
+    assert not cycles, f"import cycles: {cycles}"

@@ -16,8 +16,8 @@ the score msp = −max p are not stored: every measure derives them from probs i
 import numpy as np
 import torch
 
-from .. import analysis
-from ..metrics import classification_metrics
+from ..conformal import CONFIDENCE, coverage_and_size
+from ..scoring import classification_metrics, risk_coverage
 from .ood import ood_measures
 
 UNCERTAINTIES = ("total", "aleatoric", "epistemic")
@@ -114,10 +114,10 @@ def measures(test: dict, ood: dict = None, validation: dict = None) -> dict:
         values = scores["total"] if kind == "total" else test.get(kind)
         row[kind] = None if values is None else float(np.mean(values))
         if values is not None:
-            row[f"aurc_{kind}"] = float(analysis.risk_coverage(values, correct)[1].mean())
+            row[f"aurc_{kind}"] = float(risk_coverage(values, correct)[1].mean())
     if validation is not None:
-        coverage, size = analysis.coverage_and_size(validation["probs"], validation["labels"], probs, labels,
-                                                    analysis.CONFIDENCE)
+        coverage, size = coverage_and_size(validation["probs"], validation["labels"], probs, labels,
+                                                    CONFIDENCE)
         row["conformal_coverage"], row["conformal_set_size"] = coverage, size
     if ood is not None:
         row.update(ood_table(scores, _scores(ood)))
@@ -139,7 +139,7 @@ def from_predictions(pred: dict) -> dict:
         return {}
     test = _scores(splits["test"])
     correct = splits["test"]["probs"].argmax(1) == splits["test"]["labels"]
-    out = {"aurc_total": float(analysis.risk_coverage(test["total"], correct)[1].mean())}
+    out = {"aurc_total": float(risk_coverage(test["total"], correct)[1].mean())}
     if "probs" in splits["ood"]:
         out.update(ood_table(test, _scores(splits["ood"])))
     return out

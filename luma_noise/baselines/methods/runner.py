@@ -27,7 +27,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from .. import results, rundir
-from ..collator import _text_dim as collator_text_dim
+from ..collator import text_dim_of
 from ..settings import LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, modalities_of
 from .evaluation import compute_metrics_for, measures, predict
 from .model import MethodConfig, MethodModel, with_example_index
@@ -108,7 +108,7 @@ def _text_dim(job: Job) -> int:
     features = job.data["train"].features
     if "text_embeddings" in features:
         return int(features["text_embeddings"].length)
-    return collator_text_dim(job.collator) or 768
+    return text_dim_of(job.collator) or 768
 
 
 def _fit_member(name, index, config, seed, split, job: Job):

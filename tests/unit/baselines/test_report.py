@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from luma_noise.baselines import analysis, conformal, report, runs
+from luma_noise.baselines import conformal, report, runs, scoring
 
 C = 42
 
@@ -135,11 +135,11 @@ def test_conflict_and_conformal_measures(written):
 
 def test_aurc_and_reliability_by_hand():
     # kept in order 0.1, 0.2, 0.3, 0.4: correct, correct, correct, wrong
-    coverage, risk = analysis.risk_coverage(np.array([0.1, 0.4, 0.2, 0.3]), np.array([True, False, True, True]))
+    coverage, risk = scoring.risk_coverage(np.array([0.1, 0.4, 0.2, 0.3]), np.array([True, False, True, True]))
     assert list(coverage) == [0.25, 0.5, 0.75, 1.0] and list(risk) == [0, 0, 0, 0.25]
     assert risk.mean() == pytest.approx(0.0625)
     probs = np.array([[0.95, 0.05], [0.92, 0.08], [0.55, 0.45]])
-    conf, acc, count = analysis.reliability(probs, np.array([0, 1, 0]), bins=10)
+    conf, acc, count = scoring.reliability(probs, np.array([0, 1, 0]), bins=10)
     assert count[9] == 2 and acc[9] == 0.5 and conf[9] == pytest.approx(0.935)
     assert count[5] == 1 and acc[5] == 1.0 and np.isnan(acc[0])
 
