@@ -19,7 +19,7 @@ GROUPS = {
     "fixed": dict(methods=("mcd", "de", "rcml"), modalities=("text", "image+text"), val_mc_samples=2),
     "faithful": dict(methods=("mcd", "de", "rcml"), modalities=("text", "image+text"), mode="faithful"),
     "independent": dict(methods=("de",), modalities=("text",), ensemble_training="independent"),
-    "bf16": dict(methods=("mcd",), modalities=("text",), precision="bf16"),
+    "bf16": dict(methods=("mcd",), modalities=("text",), precision="bf16", val_mc_samples=10),  # the default then
 }
 # The deep ensemble's members called one by one, as before the port (the exact comparison).
 LOOPED = {"method_options": {"de": {"batched": "never"}}}

@@ -65,7 +65,7 @@ def test_bad_speed_options_are_named(tmp_path):
 
 
 def test_validation_uses_its_own_number_of_dropout_passes(mirror, luma_cache, tmp_path, monkeypatch):
-    """fixed: every epoch's validation runs --val-mc-samples passes (default 10), the final
+    """fixed: every epoch's validation runs --val-mc-samples passes (default 4), the final
     evaluation --mc-samples; both recorded in run.json; faithful validates with all of them."""
     from luma_noise.baselines import uncertainty
 
@@ -73,14 +73,14 @@ def test_validation_uses_its_own_number_of_dropout_passes(mirror, luma_cache, tm
     monkeypatch.setattr(uncertainty, "repeated_passes", lambda f, x, t, *a, **k: passes.append(t) or real(f, x, t, *a, **k))
     assert _train(mirror, tmp_path / "fixed", luma_cache, "--mc-samples", "12", "--max-epochs", "2") == 0
     record = json.loads((tmp_path / "fixed/run.json").read_text())
-    assert (record["mc_samples"], record["val_mc_samples"]) == (12, 10)
-    assert set(passes) == {10, 12} and passes[-1] == 12 and passes.index(12) > 0  # validation first, then T
+    assert (record["mc_samples"], record["val_mc_samples"]) == (12, 4)
+    assert set(passes) == {4, 12} and passes[-1] == 12 and passes.index(12) > 0  # validation first, then T
     _, problems = check_run("clean", tmp_path / "x", mode="faithful", mc_samples=12)
     assert not [p for p in problems if "val_mc_samples" in p]
     from luma_noise.baselines.train import validation_passes
 
     assert validation_passes({"mode": "faithful", "mc_samples": 100, "val_mc_samples": None}) == 100
-    assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": None}) == 10
+    assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": None}) == 4
     assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": 3}) == 3
     _, problems = check_run("clean", tmp_path / "x", val_mc_samples=0)
     assert any("val_mc_samples must be an integer >= 1" in p for p in problems)
