@@ -19,6 +19,9 @@ the new shards and README are written there, the old config folder is moved asid
 new one moved in, the README replaced, then the work folder deleted. A kill at any point leaves
 the old export in place or aside in the work folder, which the next export restores (if nothing
 took its place) and deletes once its owner process is gone.
+
+Longer than 300 lines because the ownership checks and the swap's recovery steps must be read
+together to see that no kill loses a folder; each step fits a screen.
 """
 
 import hashlib

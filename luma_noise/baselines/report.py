@@ -15,6 +15,10 @@ files (methods, variants) are escaped in report.md (HTML entities and Markdown b
 spans fenced longer than any backticks inside) and in the figure titles (matplotlib's `$`); in
 results.csv a text cell starting with =, +, -, @, tab or carriage return gets a leading
 apostrophe, so that a spreadsheet shows it as text instead of evaluating it as a formula.
+
+Longer than 300 lines because it lays out every section of report.md and results.csv in the
+order a reader sees them; the measures themselves live in analysis, scoring, leaderboard and
+scorecard.
 """
 
 import json

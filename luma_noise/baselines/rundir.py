@@ -15,6 +15,9 @@
 - `remove_temporaries`: leftovers of killed writes (only called under the folder's lock).
 - `seeded_torch`: torch's random state for one evaluation, from the run's seed.
 - `model_folder_digest`: the content digest of a local model folder (cache keys, run records).
+
+Longer than 300 lines because a run folder's guarantees (locks, complete checkpoints, seeded
+evaluation, digests) are one contract, read together; each helper fits a screen.
 """
 
 import contextlib

@@ -7,6 +7,9 @@ Every problem of every field is named in one `SettingsError` when the object is 
 data is read; `sweep` builds one per run before its first run starts. The fields are the options
 of `train` and `sweep` (`add_run_options`), with the paper's protocol (BASELINES.md §5) as
 defaults.
+
+Just over 300 lines: every option's check sits beside its field, so that one read shows what a run
+accepts.
 """
 
 import dataclasses

@@ -48,6 +48,9 @@ encode it back costs two copies (about 0.3 s of the CIFAR read).
 `pickle._Unpickler` (the standard library's pure-Python unpickler) is used because only it
 lets `BUILD` be checked. It is slower than the C one: 2.4 s against `pickle.loads`'s 1.2 s for
 a 93 MB frame of 30,000 (32, 32, 3) images, measured once on a busy 2-core machine.
+
+Longer than 300 lines because the restricted unpickler, the checks of everything it rebuilds and
+their messages are one security boundary, read together; each function fits a screen.
 """
 
 import codecs

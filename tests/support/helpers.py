@@ -1,4 +1,4 @@
-"""Shared test helpers: loading the script by its path, decoding examples."""
+"""Shared test helpers: loading the script by its path, decoding examples, running the report."""
 
 import io
 from pathlib import Path
@@ -37,3 +37,16 @@ def built_rows(mirror_folder, cache_dir, name="clean", **kwargs) -> dict:
     """{split: rows(...)} of config `name` prepared from a folder mirror into `cache_dir`."""
     ds = load(name, mirror=str(mirror_folder), cache_dir=str(cache_dir), **kwargs)
     return {split: rows(ds[split]) for split in ds}
+
+
+def write_report(runs_dir, out) -> Path:
+    """Run the `report` command (through its own argument parser) on `runs_dir` into `out`; exit status 0."""
+    import argparse
+
+    from luma_noise.baselines import report
+
+    parser = argparse.ArgumentParser()
+    report.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["report", str(runs_dir), "--output-dir", str(out)])
+    assert args.func(args) == 0
+    return out

@@ -8,27 +8,11 @@ import pytest
 import torch
 from transformers import AutoModel, Trainer, TrainingArguments
 
-from tests.support.helpers import load
 from luma_noise import baselines
 from luma_noise.baselines import methods
 from luma_noise.baselines.methods import MethodConfig, MethodModel
 
 CHEAP = ("image", "text")  # the audio trunk is the costly one; one test runs all three
-
-
-@pytest.fixture(scope="module")
-def luma_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("methods-cache"))
-
-
-@pytest.fixture(scope="module")
-def prepared(mirror, luma_cache):
-    return load("clean", mirror=str(mirror[0]), cache_dir=luma_cache)
-
-
-@pytest.fixture(scope="module")
-def streaming(mirror, luma_cache):
-    return load("clean", mirror=str(mirror[0]), cache_dir=luma_cache, streaming=True)
 
 
 def _model(method, modalities, num_train_examples=16, **hyper):
@@ -58,19 +42,19 @@ CASES = [("softmax", CHEAP), ("softmax", ("audio",)), ("ts", CHEAP), ("edl", ("i
 
 
 @pytest.mark.parametrize("method, modalities", CASES)
-def test_every_method_trains_with_the_trainer_and_round_trips(method, modalities, prepared, tiny_bert, tmp_path):
+def test_every_method_trains_with_the_trainer_and_round_trips(method, modalities, clean, tiny_bert, tmp_path):
     collator = baselines.LumaCollator(text_model=tiny_bert, modalities=modalities)
-    train = methods.with_example_index(prepared["train"].select(range(16)))
+    train = methods.with_example_index(clean["train"].select(range(16)))
     model = _model(method, modalities)
     losses = _train(model, train, collator, tmp_path / "out", steps=4)
     assert len(losses) == 4 and losses[-1] < losses[0], losses
     if method == "ts":
-        temperature = methods.fit_model_temperature(model, prepared["train"].select(range(16, 32)), collator)
+        temperature = methods.fit_model_temperature(model, clean["train"].select(range(16, 32)), collator)
         assert temperature != 1.0 and model.config.calibration_temperature == temperature
-    report = methods.evaluate(model, prepared["test"], ood=prepared["ood"], collator=collator,
-                              validation=prepared["train"].select(range(16, 32)), return_predictions=True)
+    report = methods.evaluate(model, clean["test"], ood=clean["ood"], collator=collator,
+                              validation=clean["train"].select(range(16, 32)), return_predictions=True)
     test = report["predictions"]["test"]
-    assert test["probs"].shape == (len(prepared["test"]), 42)
+    assert test["probs"].shape == (len(clean["test"]), 42)
     np.testing.assert_allclose(test["probs"].sum(1), 1, atol=1e-4)
     assert report["accuracy"] == pytest.approx(np.mean(test["probs"].argmax(1) == test["labels"]))
     for name in model.method.score_names():
@@ -84,7 +68,7 @@ def test_every_method_trains_with_the_trainer_and_round_trips(method, modalities
     assert isinstance(loaded, MethodModel)
     for field in ("method", "method_config", "modalities", "num_train_examples", "calibration_temperature"):
         assert getattr(loaded.config, field) == getattr(model.config, field), field
-    rows = prepared["test"].select(range(8))
+    rows = clean["test"].select(range(8))
     before, after = methods.predict(model, rows, collator), methods.predict(loaded, rows, collator)
     for key in before:
         np.testing.assert_array_equal(before[key], after[key], err_msg=key)
@@ -94,9 +78,9 @@ def test_every_method_trains_with_the_trainer_and_round_trips(method, modalities
 
 
 @pytest.mark.parametrize("method, modalities", [("tmc", CHEAP), ("qmf", CHEAP), ("edl", ("text",))])
-def test_methods_train_from_the_streaming_dataset(method, modalities, streaming, tiny_bert, tmp_path):
+def test_methods_train_from_the_streaming_dataset(method, modalities, clean_streaming, tiny_bert, tmp_path):
     collator = baselines.LumaCollator(text_model=tiny_bert, modalities=modalities)
-    train = methods.with_example_index(streaming["train"].take(16))
+    train = methods.with_example_index(clean_streaming["train"].take(16))
     model = _model(method, modalities)
     losses = _train(model, train, collator, tmp_path, steps=4)
     assert len(losses) == 4 and losses[-1] < losses[0], losses

@@ -73,10 +73,10 @@ def test_run_settings_name_every_problem_when_built():
     for expected in ("max_epochs must be an integer >= 1", "mode must be one of", "modalities must be among",
                      "ensemble_size 1 leaves de's epistemic", "anneal_epochs", "method option for 'qmf'"):
         assert any(expected in p for p in problems), expected
-    settings = RunSettings(methods=("mcd", "de", "tmc"), mc_samples=7, method_options={"de": {"batched": "never"}})
-    assert settings.hyper_parameters("mcd") == {"mc_samples": 7}
+    settings = RunSettings(methods=("mcd", "de", "tmc"), mc_samples=3, method_options={"de": {"batched": "never"}})
+    assert settings.hyper_parameters("mcd") == {"mc_samples": 3}
     assert settings.hyper_parameters("de") == {"ensemble_size": 10, "ensemble_training": "joint", "batched": "never"}
-    assert settings.hyper_parameters("tmc") == {} and settings.validation_passes == 7
+    assert settings.hyper_parameters("tmc") == {} and settings.validation_passes == 3  # min(4, mc_samples)
     # run_training's keywords are the settings' fields: another one is named, with the accepted ones
     _, problems = check_run("clean", "/nonexistent/out", max_epoch=3)
     assert any("unknown options ['max_epoch']" in p for p in problems)

@@ -23,22 +23,6 @@ CHEAP = ("image", "text")
 ALL = ("image", "audio", "text")
 
 
-@pytest.fixture(scope="session")
-def luma_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("baselines-cache"))
-
-
-@pytest.fixture(scope="session")
-def clean(mirror, luma_cache):
-    """The clean config of the fixture mirror, prepared."""
-    return load("clean", mirror=str(mirror[0]), cache_dir=luma_cache)
-
-
-@pytest.fixture(scope="session")
-def clean_streaming(mirror, luma_cache):
-    return load("clean", mirror=str(mirror[0]), cache_dir=luma_cache, streaming=True)
-
-
 def _model(method, modalities=CHEAP):
     """A small model; RCML's KL weight is kept near 0 so that a few steps lower the loss."""
     torch.manual_seed(0)

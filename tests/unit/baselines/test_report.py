@@ -1,7 +1,6 @@
 """`report` on hand-written run folders: tables against values computed by hand, every figure,
 the per-example measures (AURC, conformal sets, conflict) and the error messages."""
 
-import argparse
 import json
 import math
 
@@ -10,7 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from luma_noise.baselines import conformal, report, runs, scoring
+from luma_noise.baselines import conformal, runs, scoring
+from tests.support.helpers import write_report
 
 C = 42
 
@@ -76,12 +76,7 @@ def sweep_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def written(sweep_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    parser = argparse.ArgumentParser()
-    report.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["report", str(sweep_dir), "--output-dir", str(out)])
-    assert args.func(args) == 0
-    return out
+    return write_report(sweep_dir, tmp_path_factory.mktemp("report"))
 
 
 def test_relative_changes_and_mean_std_by_hand(written):

@@ -2,7 +2,6 @@
 opposite, no detectable change, leakage, one seed; through `report` (report.md, results.csv,
 scorecard.csv, scorecard.png)."""
 
-import argparse
 import json
 import math
 
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from luma_noise.baselines import report, scorecard
+from tests.support.helpers import write_report
 
 MODEL = ("mcd", "image")
 CLEAN = {42: (1.0, 0.5), 43: (1.2, 0.6), 44: (0.8, 0.4)}  # seed -> (aleatoric, epistemic)
@@ -63,12 +63,7 @@ def runs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def written(runs_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    parser = argparse.ArgumentParser()
-    report.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["report", str(runs_dir), "--output-dir", str(out)])
-    assert args.func(args) == 0
-    return out
+    return write_report(runs_dir, tmp_path_factory.mktemp("report"))
 
 
 def _card(written):
