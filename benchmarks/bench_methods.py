@@ -30,10 +30,9 @@ TEST_SIZE, TRAIN_SIZE = 4200, 16_800
 
 def build(method, modalities, args):
     torch.manual_seed(0)
-    if method in registry.PAPER:
-        return registry.resolve(method)().build_model(modalities, ensemble_size=args.ensemble_size,
-                                                      mc_samples=args.passes)
-    return MethodModel(MethodConfig(method=method, modalities=modalities, num_train_examples=TRAIN_SIZE))
+    hyper = {"mcd": {"mc_samples": args.passes}, "de": {"ensemble_size": args.ensemble_size}}.get(method, {})
+    return MethodModel(MethodConfig(method=method, method_config=hyper, modalities=modalities,
+                                    num_train_examples=TRAIN_SIZE))
 
 
 def batch_of(modalities, size, with_index=False):

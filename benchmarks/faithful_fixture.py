@@ -32,8 +32,8 @@ SETTINGS = dict(methods=("mcd", "de", "rcml"), modalities=("image", "text", "mul
 
 def _passes(model, batch):
     with torch.no_grad():
-        return model._passes({k: v for k, v in batch.items() if k != "labels"},
-                             torch.Generator().manual_seed(0))
+        return model.method.passes(model, {k: v for k, v in batch.items() if k != "labels"},
+                                   torch.Generator().manual_seed(0))
 
 
 def _variants(mu, sigma, ensemble, generator):

@@ -1,5 +1,6 @@
-"""benchmarks/bench_perf.py: the deep ensemble's members in one vmapped call give each member's own
-outputs (so the ratio it reports compares equal work)."""
+"""The benchmarks' wiring: bench_perf's vmapped ensemble members give each member's own outputs (so
+the ratio it reports compares equal work), its training path keeps the fused optimiser and the
+flat inputs, and bench_methods runs every built-in method."""
 
 import sys
 from pathlib import Path
@@ -50,3 +51,16 @@ def test_training_path_uses_the_fused_optimiser_and_flat_numpy_inputs(tmp_path):
     batch = LumaCollator(text_model="unused", modalities=("image", "text"))([data[i] for i in range(6)])
     assert batch["pixel_values"].shape == (6, 3, 32, 32) and batch["text_embeddings"].shape == (6, 768)
     assert batch["pixel_values"].dtype == torch.float32 and batch["labels"].tolist() == list(data["label"])
+
+
+def test_bench_methods_runs_every_builtin_method(capsys):
+    """benchmarks/bench_methods.py builds, steps and evaluates every built-in method (tiny sizes: a
+    smoke test of the benchmark's wiring, not a timing)."""
+    import bench_methods
+
+    from luma_noise.baselines.methods import registry
+
+    assert bench_methods.main(["--modality", "image+text", "--batch-size", "4", "--eval-size", "4",
+                               "--min-seconds", "0", "--passes", "2", "--ensemble-size", "2"]) == 0
+    printed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert printed == set(registry.BUILTIN)
