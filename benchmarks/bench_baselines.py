@@ -8,7 +8,7 @@
    (DE with `--ensemble-size` members trained jointly). The inputs are featurised once
    before training (`featurize_dataset`), so this is the per-epoch cost.
 2. Evaluation: T = `--passes` MC-dropout passes over `--test-size` examples (the test
-   split has 4,200), vectorised by repeating the batch (`LumaModel`) against a plain loop
+   split has 4,200), vectorised by repeating the batch (`MethodModel`) against a plain loop
    of T forward passes per batch; audio on `--audio-test-size` examples, scaled to the
    test split.
 3. Text embeddings: ms per text of a random BERT of bert-base's size, one text per call and
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from luma_noise.baselines import LumaModel, LumaModelConfig
+from luma_noise.baselines import MethodModel, MethodConfig
 from luma_noise.baselines.methods.mcd import MCDropout
 
 SHAPES = {"pixel_values": (3, 32, 32), "audio_features": (1, 128, 128), "text_embeddings": (768,)}
@@ -54,7 +54,7 @@ def bench_training(args):
     for method, run_modality in RUNS:
         torch.manual_seed(0)
         mods = modalities(run_modality)
-        model = LumaModel(LumaModelConfig(method=method, modalities=mods, ensemble_size=args.ensemble_size)).train()
+        model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=args.ensemble_size)).train()
         optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
         batch = batch_of(mods, args.batch_size)
         labels = torch.randint(0, 42, (args.batch_size,))
@@ -90,7 +90,7 @@ def bench_mc_dropout(args):
         torch.manual_seed(0)
         mods = modalities(run_modality)
         chunk = {"mc_chunk_floats": args.mc_chunk_floats} if args.mc_chunk_floats else {}
-        model = LumaModel(LumaModelConfig(method="mcd", modalities=mods, mc_samples=args.passes, **chunk)).eval()
+        model = MethodModel(MethodConfig(method="mcd", modalities=mods, mc_samples=args.passes, **chunk)).eval()
         n = args.audio_test_size if "audio" in mods else args.test_size
         batches = [batch_of(mods, min(args.batch_size, n - s)) for s in range(0, n, args.batch_size)]
         results = {}
@@ -139,7 +139,7 @@ def main():
     parser.add_argument("--test-size", type=int, default=4200)
     parser.add_argument("--audio-test-size", type=int, default=256)
     parser.add_argument("--texts", type=int, default=34)
-    parser.add_argument("--mc-chunk-floats", type=int, help="LumaModelConfig.mc_chunk_floats (default: its default)")
+    parser.add_argument("--mc-chunk-floats", type=int, help="MethodConfig.mc_chunk_floats (default: its default)")
     parser.add_argument("--min-seconds", type=float, default=3.0, help="time each training step at least this long")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-mc", action="store_true")

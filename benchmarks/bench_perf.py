@@ -31,7 +31,7 @@ import transformers
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_baselines import SHAPES, batch_of, modalities  # noqa: E402
 
-from luma_noise.baselines import LumaModel, LumaModelConfig  # noqa: E402
+from luma_noise.baselines import MethodModel, MethodConfig  # noqa: E402
 
 AUDIO_GFLOP_FORWARD = 0.22  # per example (docs/performance.md); a training step is about 3x the forward
 
@@ -91,7 +91,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     mods = modalities(run_modality)
     data, validation = _dataset(mods, rows), _dataset(mods, max(1, rows // 4), seed=1)  # 80/20 split
     collator = LumaCollator(text_model="unused: the rows hold embeddings", modalities=mods)
-    config = LumaModelConfig(method=method, modalities=mods, ensemble_size=10)
+    config = MethodConfig(method=method, modalities=mods, ensemble_size=10)
     settings = RunSettings(batch_size=batch_size, max_epochs=epochs, device="cpu", dataloader_workers=0, precision="fp32")
     out = {"run": f"{method}-{run_modality}", "rows": rows}
 
@@ -100,7 +100,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
             args = training_arguments(Path(folder), 0, settings)
             args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
             torch.manual_seed(0)
-            model, timer = LumaModel(config), _EpochTimer()
+            model, timer = MethodModel(config), _EpochTimer()
             trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
                                            callbacks=[timer])
             start = _clock()
@@ -120,7 +120,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
 
     def bare(optimiser_cls, optimiser_kwargs):
         torch.manual_seed(0)
-        model = LumaModel(config).train()
+        model = MethodModel(config).train()
         optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
         order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
         batches = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
@@ -135,7 +135,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     if bare_first:  # the optimiser the Trainer builds from the same arguments
         with tempfile.TemporaryDirectory() as folder:
             bare(*transformers.Trainer.get_optimizer_cls_and_kwargs(training_arguments(Path(folder), 0, settings),
-                                                                    LumaModel(config)))
+                                                                    MethodModel(config)))
         through_trainer()
     else:
         bare(*through_trainer())
@@ -161,7 +161,7 @@ def batched_members(members, inputs, randomness="different"):
 
 def ensemble_batched_vs_loop(run_modality, members=10, batch_size=128, repeats=2) -> dict:
     mods = modalities(run_modality)
-    model = LumaModel(LumaModelConfig(method="de", modalities=mods, ensemble_size=members)).train()
+    model = MethodModel(MethodConfig(method="de", modalities=mods, ensemble_size=members)).train()
     inputs = batch_of(mods, batch_size)
 
     def loop():
@@ -191,7 +191,7 @@ def flops(batch_size=64, repeats=2) -> dict:
     for _ in range(5):
         a @ b
     matmul = 5 * 2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9
-    model = LumaModel(LumaModelConfig(method="mcd", modalities=("audio",))).train()
+    model = MethodModel(MethodConfig(method="mcd", modalities=("audio",))).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch, labels = batch_of(("audio",), batch_size), torch.randint(0, 42, (batch_size,))
 

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from luma_noise.baselines import metrics, uncertainty  # noqa: E402
-from luma_noise.baselines.model import LumaModel  # noqa: E402
+from luma_noise.baselines.methods import MethodModel  # noqa: E402
 from luma_noise.baselines.train import run_training  # noqa: E402
 
 SETTINGS = dict(methods=("mcd", "de", "rcml"), modalities=("image", "text", "multimodal"), max_epochs=3,
@@ -100,7 +100,7 @@ def main(workdir: Path) -> dict:
         batch = collator(list(rows))
         labels = batch["labels"].numpy()
         for name in ("mcd-multimodal-seed42", "de-multimodal-seed42"):
-            model = LumaModel.from_pretrained(workdir / f"runs-{mode}" / "models" / name).eval()
+            model = MethodModel.from_pretrained(workdir / f"runs-{mode}" / "models" / name).eval()
             if mode == "faithful":
                 mu, sigma = _passes(model, batch)
                 report["deviations"][name] = _variants(mu, sigma, name.startswith("de"), torch.Generator().manual_seed(1))
