@@ -6,7 +6,7 @@ on the fixture mirror, same seeds otherwise. Prints one table (and --json writes
         [--max-epochs 40] [--patience 5] [--per-class-train 6]
 
 A T_val that gives the same stopping epoch as 100 on (nearly) every run costs 100 / T_val less
-validation at no change of the trained model; `train.VAL_MC_SAMPLES_FIXED` is chosen from this.
+validation at no change of the trained model; `settings.VAL_MC_SAMPLES_FIXED` is chosen from this.
 """
 
 import argparse

@@ -88,7 +88,7 @@ def _sync():
 
 def throughput(device, quick) -> list:
     """Section 2: examples/s at batch 128 per (method, modality) and precision."""
-    from luma_noise.baselines import LumaModel, LumaModelConfig
+    from luma_noise.baselines import MethodModel, MethodConfig
 
     runs = [("mcd", "image"), ("mcd", "text")] if quick else RUNS
     rows, batch_size = [], 128
@@ -96,7 +96,7 @@ def throughput(device, quick) -> list:
         for precision in PRECISIONS:
             torch.manual_seed(0)
             mods = modalities(run_modality)
-            model = LumaModel(LumaModelConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
+            model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
             model.to(device).train()
             batch = {k: v.to(device) for k, v in batch_of(mods, batch_size).items()}
             if precision.endswith("channels_last"):
@@ -113,7 +113,7 @@ def throughput(device, quick) -> list:
 def protocol(device, quick) -> list:
     """Section 3: one epoch of the nine models (training steps only), T = 100 MC dropout over the
     test split, and the vectorised passes against the loop."""
-    from luma_noise.baselines import LumaModel, LumaModelConfig
+    from luma_noise.baselines import MethodModel, MethodConfig
 
     rows, batch_size = [], 128
     train_rows, test_rows = (ROWS_QUICK, ROWS_QUICK // 2) if quick else (TRAIN_ROWS, TEST_ROWS)
@@ -123,7 +123,7 @@ def protocol(device, quick) -> list:
         if quick and (method == "de" or run_modality not in ("image", "text")):
             continue
         mods = modalities(run_modality)
-        model = LumaModel(LumaModelConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
+        model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
         model.to(device).train()
         batch = {k: v.to(device) for k, v in batch_of(mods, batch_size).items()}
         labels = torch.randint(0, 42, (batch_size,), device=device)
@@ -133,7 +133,7 @@ def protocol(device, quick) -> list:
                  "value": f"{epoch * scale:,.0f} s of training steps per epoch of {TRAIN_ROWS:,}", "ok": epoch > 0})
     for run_modality in ("image", "text") if quick else ("image", "audio", "text", "multimodal"):
         mods = modalities(run_modality)
-        model = LumaModel(LumaModelConfig(method="mcd", modalities=mods, mc_samples=passes)).to(device).eval()
+        model = MethodModel(MethodConfig(method="mcd", modalities=mods, mc_samples=passes)).to(device).eval()
         batch = {k: v.to(device) for k, v in batch_of(mods, min(batch_size, test_rows)).items()}
         with torch.no_grad():
             vectorised = _seconds(lambda: model(**batch))
