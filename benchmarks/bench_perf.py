@@ -13,6 +13,9 @@
    measured dense float32 matmul GFLOP/s.
 5. dropout prefix: the share of an MC dropout pass spent before the first dropout layer (the same
    in every pass), and what computing it once would save.
+6. reading a batch: what the Trainer's DataLoader does per batch (`collator.BatchReader`'s one
+   Arrow take, then the collator) against `datasets`' own batch read (rows split, then stacked),
+   over a train_test_split's rows as `train` reads them; the tensors are tested equal.
 Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios, prefer
 the CPU-time ratios with --threads 1, and repeat (--repeats alternates which path goes first).
 """
@@ -57,6 +60,11 @@ def _dataset(mods, n, seed=0):
     return collator.input_format(dataset, mods)
 
 
+def _median_epoch(seconds) -> tuple:
+    """(wall, CPU) of the epoch whose CPU time is the median of `seconds` [(wall, CPU), ...]."""
+    return sorted(seconds, key=lambda s: s[1])[len(seconds) // 2]
+
+
 def _clock():
     """(wall, CPU) seconds: on a shared machine the process's CPU time is the steadier measure of
     its work (with 1 torch thread it is the work); wall time shows what waiting costs too."""
@@ -78,13 +86,15 @@ class _EpochTimer(transformers.TrainerCallback):
         self.seconds.append(_since(self.started))
 
 
-def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=2, bare_first=False) -> dict:
+def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=4,
+                    bare_first=False) -> dict:
     """One training epoch through the Trainer (the `train` command's arguments, its dataset format
     and LumaCollator; no validation, no checkpoint) against a bare loop over the same network, the
-    same pre-collated batches and the same optimiser; both timed on their last of `epochs` epochs
-    (warm). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
+    same pre-collated batches and the same optimiser; each the median of its `epochs` epochs but
+    the first (warm: a 100-step epoch of the text network is about a second, and single epochs
+    scatter by 10-20 % on this machine). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
     the validation's seconds (MC passes = val_passes) through the Trainer's evaluate."""
-    from luma_noise.baselines.collator import LumaCollator
+    from luma_noise.baselines.collator import LumaCollator, batch_reader
     from luma_noise.baselines.methods.runner import training_arguments
     from luma_noise.baselines.settings import RunSettings
 
@@ -101,12 +111,12 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
             args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
             torch.manual_seed(0)
             model, timer = MethodModel(config), _EpochTimer()
-            trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
-                                           callbacks=[timer])
+            trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
+                                           data_collator=collator, callbacks=[timer])  # as methods.runner.fit
             start = _clock()
             trainer.train()
             out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
-            out["trainer_s"], out["trainer_cpu_s"] = timer.seconds[-1]
+            out["trainer_s"], out["trainer_cpu_s"] = _median_epoch(timer.seconds[1:])
             out["trainer_fixed_s"] = out["trainer_total_s"] - sum(s[0] for s in timer.seconds)
             start = _clock()
             for _ in trainer.get_train_dataloader():
@@ -114,7 +124,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
             out["dataloader_s"], out["dataloader_cpu_s"] = _since(start)
             model.validation_passes = val_passes
             start = _clock()
-            trainer.evaluate(validation)
+            trainer.evaluate(batch_reader(validation, mods))
             out["validation_s"], out["validation_cpu_s"] = _since(start)
             return transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
 
@@ -124,13 +134,15 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
         optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
         order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
         batches = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
+        seconds = []
         for _ in range(epochs):
             start = _clock()
             for batch in batches:
                 optimiser.zero_grad()
                 model(**batch).loss.backward()
                 optimiser.step()
-            out["bare_s"], out["bare_cpu_s"] = _since(start)
+            seconds.append(_since(start))
+        out["bare_s"], out["bare_cpu_s"] = _median_epoch(seconds[1:])
 
     if bare_first:  # the optimiser the Trainer builds from the same arguments
         with tempfile.TemporaryDirectory() as folder:
@@ -238,9 +250,32 @@ def dropout_prefix(run_modality, passes=10, batch_size=128, repeats=5) -> dict:
             "speedup": passes * best["forward"] / (best["prefix"] + passes * best["rest"]), "passes": passes}
 
 
+def batch_read(run_modality, rows, batch_size=128, batches=100) -> dict:
+    """CPU ms per batch: BatchReader + LumaCollator against Dataset.__getitems__ + LumaCollator."""
+    import numpy as np
+
+    from luma_noise.baselines.collator import LumaCollator, batch_reader, input_format
+
+    mods = modalities(run_modality)
+    train = input_format(_dataset(mods, rows).train_test_split(test_size=0.2, seed=0)["train"], mods)
+    collator, reader = LumaCollator(text_model="unused", modalities=mods), batch_reader(train, mods)
+    order = np.random.default_rng(0).permutation(len(train))
+    count = min(batches, len(train) // batch_size)
+    batches = [order[i * batch_size:(i + 1) * batch_size].tolist() for i in range(count)]
+    best = {}
+    for _ in range(2):
+        for name, read in (("reader", reader.__getitems__), ("datasets", train.__getitems__)):
+            start = time.process_time()
+            for indices in batches:
+                collator(read(indices))
+            best[name] = min(best.get(name, float("inf")), (time.process_time() - start) / len(batches))
+    return {"run": run_modality, "reader_ms": 1000 * best["reader"], "datasets_ms": 1000 * best["datasets"],
+            "ratio": best["datasets"] / best["reader"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", default=["mcd:image", "mcd:text", "de:image", "de:text"],
+    parser.add_argument("--runs", nargs="*", default=["mcd:image", "mcd:text", "de:image", "de:text"],
                         metavar="METHOD:MODALITY")
     parser.add_argument("--rows", type=int, default=1024,
                         help="training rows of the timed epoch (the real protocol: 13440, 80 %% of 16,800)")
@@ -253,6 +288,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ensemble", nargs="+", default=["image", "text"], metavar="MODALITY")
     parser.add_argument("--prefix", nargs="*", default=["image", "audio", "text"], metavar="MODALITY",
                         help="networks for section 5 (none: skip it)")
+    parser.add_argument("--read", nargs="*", default=["image", "text"], metavar="MODALITY",
+                        help="inputs for section 6 (none: skip it)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -289,6 +326,13 @@ def main(argv=None) -> int:
         out["dropout_prefix"].append(r)
         print(f"  {r['run']:<10} forward {1000 * r['forward_cpu_s']:.1f} CPU ms per batch of 128, of which before the "
               f"first dropout {100 * r['prefix_share']:.0f} %: {r['speedup']:.2f}x faster passes", flush=True)
+    print(f"6. reading and collating a batch of 128 ({args.rows} rows split 80/20): BatchReader / datasets' rows:")
+    out["batch_read"] = []
+    for run_modality in args.read:
+        r = batch_read(run_modality, args.rows)
+        out["batch_read"].append(r)
+        print(f"  {r['run']:<10} {r['reader_ms']:.2f} CPU ms against {r['datasets_ms']:.2f}: {r['ratio']:.1f}x faster",
+              flush=True)
     out["flops"] = f = None if args.skip_flops else flops()
     if f:
         print(f"4. audio training step {f['audio_train_gflops']:.0f} GFLOP/s, dense matmul {f['matmul_gflops']:.0f} "

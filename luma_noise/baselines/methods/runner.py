@@ -27,7 +27,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from .. import results, rundir
-from ..collator import text_dim_of
+from ..collator import batch_reader, text_dim_of
 from ..settings import LEARNING_RATE, PLATEAU_FACTOR, PLATEAU_PATIENCE, modalities_of
 from .evaluation import compute_metrics_for, measures, predict
 from .model import MethodConfig, MethodModel, with_example_index
@@ -140,9 +140,11 @@ def fit(name, config, seed, split, job: Job) -> tuple:
     transformers.set_seed(seed)
     model = MethodModel(config)
     train = with_example_index(split["train"]) if model.method.needs_index else split["train"]
+    # the same rows and batches as the datasets, read with one Arrow take per batch (collator.BatchReader)
+    train, validation = (batch_reader(rows, config.modalities) for rows in (train, split["test"]))
     trainer = transformers.Trainer(
         model=model, args=training_arguments(checkpoints, seed, settings), train_dataset=train,
-        eval_dataset=split["test"], data_collator=job.collator, compute_metrics=compute_metrics_for(model),
+        eval_dataset=validation, data_collator=job.collator, compute_metrics=compute_metrics_for(model),
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings.patience),
                    ProgressCallback(name, job.say)])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)

@@ -19,7 +19,13 @@ def luma_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("cli-cache"))
 
 
-def test_train_command_writes_results_predictions_and_models(mirror, tiny_bert, luma_cache, tmp_path, capsys):
+def test_train_command_writes_results_predictions_and_models(mirror, tiny_bert, luma_cache, tmp_path, capsys,
+                                                             monkeypatch):
+    from luma_noise.baselines.collator import BatchReader
+
+    reads, read = [], BatchReader.__getitems__
+    monkeypatch.setattr(BatchReader, "__getitems__", lambda self, indices: reads.append(self.table.column_names)
+                        or read(self, indices))
     out = tmp_path / "runs"
     status = main(["train", "clean", "--set", "seed=7", "--mirror", str(mirror[0]), "--output-dir", str(out),
                    "--methods", "mcd", "de", "--modalities", "image", "text", "--text-model", tiny_bert,
@@ -47,6 +53,8 @@ def test_train_command_writes_results_predictions_and_models(mirror, tiny_bert, 
     assert "[mcd-image-seed42] epoch 1/2" in log and "[de-text-seed42] finished" in log
     assert "4 runs of clean" in capsys.readouterr().out
     assert not (out / "checkpoints" / "mcd-image-seed42").exists()
+    # the Trainer read its batches a batch at a time, each run's inputs only (collator.BatchReader)
+    assert {tuple(names) for names in reads} == {("label", "pixel_values"), ("label", "text_embeddings")}
 
 
 class Interrupt(Exception):

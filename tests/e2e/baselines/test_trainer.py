@@ -97,6 +97,29 @@ def test_collator_on_raw_rows_equals_the_cached_inputs(mode, clean, tiny_bert):
         assert torch.equal(raw[key], from_cache[key]), key
 
 
+@pytest.mark.parametrize("modalities", [("text",), ("image", "audio", "text")])
+def test_batch_reader_gives_the_batches_of_the_rows(modalities, clean, tiny_bert):
+    """What the Trainer reads in `train` (collator.BatchReader, one Arrow take per batch) equals the
+    collated rows: over a train_test_split's index mapping, with the QMF index column, for a model
+    that uses some of the collator's modalities."""
+    from luma_noise.baselines.collator import BatchReader, batch_reader
+    from luma_noise.baselines.methods import with_example_index
+
+    collator = baselines.LumaCollator(text_model=tiny_bert)  # featurises all three, as `train` does
+    split = featurize_dataset(clean["train"], collator).train_test_split(test_size=0.2, seed=3)
+    rows = with_example_index(split["train"])
+    reader = batch_reader(rows, modalities)
+    assert isinstance(reader, BatchReader) and len(reader) == len(rows)
+    indices = [7, 0, len(rows) - 1, 3, 7]
+    batch = collator(reader.__getitems__(indices))
+    expected = collator([rows[i] for i in indices])
+    names = [baselines.collator.INPUT_NAMES[m] for m in modalities]
+    assert set(batch) == {*names, "labels", "example_index"}
+    for key in batch:
+        assert torch.equal(batch[key], expected[key]), key
+    assert batch_reader(clean["train"], modalities) is clean["train"]  # raw rows: the collator featurises them
+
+
 def test_audio_modes_differ_as_documented(clean):
     from luma_noise.baselines import inputs
 
