@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROWS = 16_800  # LUMA's training split: 42 classes x 400 (docs/performance.md)
-# relative cost of one epoch, for the time left (from the rates of docs/performance.md#baselines)
-WEIGHT = {"mcd-image": 5, "mcd-audio": 190, "mcd-text": 2, "mcd-multimodal": 200, "de-image": 45,
-          "de-audio": 1600, "de-text": 8, "de-multimodal": 1800, "rcml-multimodal": 90}
+# relative cost of one epoch, for the time left: seconds measured on the 2-core CPU (docs/performance.md)
+WEIGHT = {"mcd-text": 4, "mcd-image": 13, "de-text": 15, "de-image": 77, "rcml-multimodal": 239,
+          "mcd-audio": 310, "mcd-multimodal": 307, "de-audio": 2500, "de-multimodal": 2600}
 
 
 def _clock():
@@ -38,16 +38,15 @@ def _since(start):
     return tuple(b - a for a, b in zip(start, _clock()))
 
 
-def random_rows(rows: int, text_dim: int = 768, seed: int = 0):
-    """`rows` random rows holding every model input, as `featurize_dataset` stores and reads them."""
+def random_rows(rows: int, modalities, text_dim: int = 768, seed: int = 0):
+    """`rows` random rows holding the inputs of `modalities`, as `featurize_dataset` stores and reads them."""
     import datasets
     import pyarrow as pa
 
     from luma_noise.baselines import collator
 
     rng = np.random.default_rng(seed)
-    features = datasets.Features({"label": datasets.Value("int64"),
-                                  **collator._input_features(collator.ALL_MODALITIES, text_dim)})
+    features = datasets.Features({"label": datasets.Value("int64"), **collator._input_features(modalities, text_dim)})
     columns = {"label": pa.array(rng.integers(0, 42, rows))}
     for name, feature in features.items():
         if name != "label":
@@ -55,7 +54,7 @@ def random_rows(rows: int, text_dim: int = 768, seed: int = 0):
             columns[name] = pa.FixedSizeListArray.from_arrays(flat, feature.length)
     table = datasets.table.InMemoryTable(pa.table(columns))
     dataset = datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
-    return collator.input_format(dataset, collator.ALL_MODALITIES)
+    return collator.input_format(dataset, modalities)
 
 
 class ValidationClock:
@@ -104,14 +103,15 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", nargs="+", metavar="METHOD-MODALITY", help="a subset of the plan (default: all nine)")
     parser.add_argument("--val-mc-samples", type=int, help="MC dropout passes of the validation (default: train's)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows before the 80/20 split (default: LUMA's)")
     parser.add_argument("--json", help="write the rows and totals here")
     args = parser.parse_args(argv)
 
     import torch
 
-    from luma_noise.baselines.collator import LumaCollator
+    from luma_noise.baselines.collator import ALL_MODALITIES, LumaCollator
     from luma_noise.baselines.methods.runner import Job
-    from luma_noise.baselines.settings import RunSettings
+    from luma_noise.baselines.settings import RunSettings, modalities_of
 
     settings = RunSettings(max_epochs=1, device=args.device, val_mc_samples=args.val_mc_samples, seeds=(0,))
     names = {f"{method}-{modality}": (method, modality, seed) for method, modality, seed in settings.plan()}
@@ -119,9 +119,10 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown runs {unknown}; the plan's: {sorted(names)}")
     plan = sorted(args.runs or names, key=lambda name: WEIGHT.get(name, 100))  # the quick ones first
-    print(f"{len(plan)} runs, one epoch each, {ROWS} rows (torch threads: {torch.get_num_threads()}, "
+    print(f"{len(plan)} runs, one epoch each, {args.rows} rows (torch threads: {torch.get_num_threads()}, "
           f"MC dropout validation passes: {settings.validation_passes}); building the rows ...", flush=True)
-    data = random_rows(ROWS)
+    used = {m for name in plan for m in modalities_of(names[name][1])}
+    data = random_rows(args.rows, [m for m in ALL_MODALITIES if m in used])
     rows, started = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         job = Job(output_dir=Path(folder), data={"train": data}, settings=settings, say=lambda event: None,

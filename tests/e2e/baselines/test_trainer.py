@@ -118,6 +118,11 @@ def test_batch_reader_gives_the_batches_of_the_rows(modalities, clean, tiny_bert
     for key in batch:
         assert torch.equal(batch[key], expected[key]), key
     assert batch_reader(clean["train"], modalities) is clean["train"]  # raw rows: the collator featurises them
+    import pickle  # to DataLoader workers: by the dataset's cache files, not a copy of its Arrow data
+
+    copied = pickle.loads(pickle.dumps(reader))
+    assert len(pickle.dumps(reader)) < len(pickle.dumps(rows)) + 1000 < rows.data.nbytes
+    assert all(torch.equal(collator(copied.__getitems__(indices))[k], batch[k]) for k in batch)
 
 
 def test_audio_modes_differ_as_documented(clean):

@@ -1,0 +1,25 @@
+"""benchmarks/bench_epoch.py trains each run of the plan for one epoch through `runner.fit` (the
+Trainer, the per-epoch validation, the checkpoint) and reports the validation's time apart: a
+smoke test of its wiring on a few hundred random rows, not a timing."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+
+
+def test_bench_epoch_times_training_and_validation_of_each_run(tmp_path, capsys):
+    import bench_epoch
+
+    out = tmp_path / "epoch.json"
+    assert bench_epoch.main(["--rows", "300", "--runs", "de-text", "mcd-text", "--device", "cpu",
+                             "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["run"] for r in report["rows"]] == ["mcd-text", "de-text"]  # the quick ones first
+    for r in report["rows"]:
+        assert (r["rows"], r["validation_rows"]) == (240, 60)  # train_run's 80/20 split
+        assert 0 < r["validation_s"] < r["epoch_s"] and 0 < r["validation_share"] < 1
+        assert abs(r["training_s"] + r["validation_s"] - r["epoch_s"]) < 1e-9
+    assert report["val_mc_samples"] == 4
+    assert "one epoch of 2 runs" in capsys.readouterr().out
