@@ -254,10 +254,10 @@ def batch_read(run_modality, rows, batch_size=128, batches=100) -> dict:
     """CPU ms per batch: BatchReader + LumaCollator against Dataset.__getitems__ + LumaCollator."""
     import numpy as np
 
-    from luma_noise.baselines.collator import LumaCollator, batch_reader, input_format
+    from luma_noise.baselines.collator import LumaCollator, batch_reader
 
     mods = modalities(run_modality)
-    train = input_format(_dataset(mods, rows).train_test_split(test_size=0.2, seed=0)["train"], mods)
+    train = _dataset(mods, rows).train_test_split(test_size=0.2, seed=0)["train"]  # keeps the numpy format
     collator, reader = LumaCollator(text_model="unused", modalities=mods), batch_reader(train, mods)
     order = np.random.default_rng(0).permutation(len(train))
     count = min(batches, len(train) // batch_size)
