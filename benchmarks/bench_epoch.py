@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", nargs="+", metavar="METHOD-MODALITY", help="a subset of the plan (default: all nine)")
     parser.add_argument("--val-mc-samples", type=int, help="MC dropout passes of the validation (default: train's)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"),
+                        help="the convolutions' layout (train's --memory-format; contiguous: as before it existed)")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows before the 80/20 split (default: LUMA's)")
     parser.add_argument("--json", help="write the rows and totals here")
     args = parser.parse_args(argv)
@@ -113,14 +115,16 @@ def main(argv=None) -> int:
     from luma_noise.baselines.methods.runner import Job
     from luma_noise.baselines.settings import RunSettings, modalities_of
 
-    settings = RunSettings(max_epochs=1, device=args.device, val_mc_samples=args.val_mc_samples, seeds=(0,))
+    settings = RunSettings(max_epochs=1, device=args.device, val_mc_samples=args.val_mc_samples, seeds=(0,),
+                           memory_format=args.memory_format)
     names = {f"{method}-{modality}": (method, modality, seed) for method, modality, seed in settings.plan()}
     unknown = sorted(set(args.runs or ()) - set(names))
     if unknown:
         parser.error(f"unknown runs {unknown}; the plan's: {sorted(names)}")
     plan = sorted(args.runs or names, key=lambda name: WEIGHT.get(name, 100))  # the quick ones first
     print(f"{len(plan)} runs, one epoch each, {args.rows} rows (torch threads: {torch.get_num_threads()}, "
-          f"MC dropout validation passes: {settings.validation_passes}); building the rows ...", flush=True)
+          f"MC dropout validation passes: {settings.validation_passes}, {settings.memory_format}); building the rows ...",
+          flush=True)
     used = {m for name in plan for m in modalities_of(names[name][1])}
     data = random_rows(args.rows, [m for m in ALL_MODALITIES if m in used])
     rows, started = [], time.perf_counter()
@@ -144,7 +148,8 @@ def main(argv=None) -> int:
           f"{100 * total['validation_share']:.1f} %")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "total": total,
-                                               "val_mc_samples": settings.validation_passes}, indent=1))
+                                               "val_mc_samples": settings.validation_passes,
+                                               "memory_format": settings.memory_format}, indent=1))
     return 0
 
 

@@ -16,6 +16,8 @@
 6. reading a batch: what the Trainer's DataLoader does per batch (`collator.BatchReader`'s one
    Arrow take, then the collator) against `datasets`' own batch read (rows split, then stacked),
    over a train_test_split's rows as `train` reads them; the tensors are tested equal.
+7. memory format: an MC dropout training step and a validation batch (T_val passes) with the
+   convolutions contiguous against channels_last (`--memory-format`, the default).
 Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios, prefer
 the CPU-time ratios with --threads 1, and repeat (--repeats alternates which path goes first).
 """
@@ -110,7 +112,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
             args = training_arguments(Path(folder), 0, settings)
             args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
             torch.manual_seed(0)
-            model, timer = MethodModel(config), _EpochTimer()
+            model, timer = MethodModel(config).use_memory_format(settings.memory_format), _EpochTimer()
             trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
                                            data_collator=collator, callbacks=[timer])  # as methods.runner.fit
             start = _clock()
@@ -130,7 +132,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
 
     def bare(optimiser_cls, optimiser_kwargs):
         torch.manual_seed(0)
-        model = MethodModel(config).train()
+        model = MethodModel(config).use_memory_format(settings.memory_format).train()
         optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
         order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
         batches = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
@@ -195,7 +197,7 @@ def ensemble_batched_vs_loop(run_modality, members=10, batch_size=128, repeats=2
             "loop_over_batched": times["loop"] / times["batched"]}
 
 
-def flops(batch_size=64, repeats=2) -> dict:
+def flops(batch_size=64, repeats=2, memory_format="channels_last") -> dict:
     """Achieved GFLOP/s of the audio network's training step, and dense matmul GFLOP/s."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     a @ b
@@ -203,7 +205,7 @@ def flops(batch_size=64, repeats=2) -> dict:
     for _ in range(5):
         a @ b
     matmul = 5 * 2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9
-    model = MethodModel(MethodConfig(method="mcd", modalities=("audio",))).train()
+    model = MethodModel(MethodConfig(method="mcd", modalities=("audio",))).use_memory_format(memory_format).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch, labels = batch_of(("audio",), batch_size), torch.randint(0, 42, (batch_size,))
 
@@ -273,6 +275,40 @@ def batch_read(run_modality, rows, batch_size=128, batches=100) -> dict:
             "ratio": best["datasets"] / best["reader"]}
 
 
+def memory_format(run_modality, val_passes=4, batch_size=128, rounds=3) -> dict:
+    """CPU s of an MC dropout training step (fused AdamW) and of a validation batch (val_passes
+    passes), contiguous and channels_last, each the best of `rounds` interleaved rounds."""
+    mods = modalities(run_modality)
+    batch, labels = batch_of(mods, batch_size), torch.randint(0, 42, (batch_size,))
+    best = {}
+    for _ in range(rounds):
+        for layout in ("contiguous", "channels_last"):
+            torch.manual_seed(0)
+            model = MethodModel(MethodConfig(method="mcd", modalities=mods)).use_memory_format(layout)
+            optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+
+            def step():
+                optimiser.zero_grad()
+                model(**batch, labels=labels).loss.backward()
+                optimiser.step()
+
+            def validate():
+                with torch.no_grad():
+                    model(**batch, labels=labels)
+
+            for name, fn in (("train", step), ("validation", validate)):
+                model.train(name == "train")
+                model.validation_passes = val_passes
+                fn()
+                start = time.process_time()
+                fn()
+                key = f"{name}_{layout}_cpu_s"
+                best[key] = min(best.get(key, float("inf")), time.process_time() - start)
+    return {"run": f"mcd-{run_modality}", **best,
+            **{f"{name}_speedup": best[f"{name}_contiguous_cpu_s"] / best[f"{name}_channels_last_cpu_s"]
+               for name in ("train", "validation")}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="*", default=["mcd:image", "mcd:text", "de:image", "de:text"],
@@ -290,6 +326,8 @@ def main(argv=None) -> int:
                         help="networks for section 5 (none: skip it)")
     parser.add_argument("--read", nargs="*", default=["image", "text"], metavar="MODALITY",
                         help="inputs for section 6 (none: skip it)")
+    parser.add_argument("--formats", nargs="*", default=["image", "audio"], metavar="MODALITY",
+                        help="networks for section 7 (none: skip it)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -333,10 +371,19 @@ def main(argv=None) -> int:
         out["batch_read"].append(r)
         print(f"  {r['run']:<10} {r['reader_ms']:.2f} CPU ms against {r['datasets_ms']:.2f}: {r['ratio']:.1f}x faster",
               flush=True)
-    out["flops"] = f = None if args.skip_flops else flops()
-    if f:
-        print(f"4. audio training step {f['audio_train_gflops']:.0f} GFLOP/s, dense matmul {f['matmul_gflops']:.0f} "
-              f"GFLOP/s: {100 * f['audio_over_matmul']:.0f} % of it")
+    print(f"7. memory format, MC dropout at batch 128: contiguous / channels_last CPU time (T_val = {args.val_passes}):")
+    out["memory_format"] = []
+    for run_modality in args.formats:
+        r = memory_format(run_modality, args.val_passes)
+        out["memory_format"].append(r)
+        print(f"  {r['run']:<10} training step {r['train_contiguous_cpu_s']:.3f} / {r['train_channels_last_cpu_s']:.3f} s "
+              f"= {r['train_speedup']:.2f}x; validation batch {r['validation_contiguous_cpu_s']:.3f} / "
+              f"{r['validation_channels_last_cpu_s']:.3f} s = {r['validation_speedup']:.2f}x", flush=True)
+    out["flops"] = None if args.skip_flops else {layout: flops(memory_format=layout)
+                                                   for layout in ("contiguous", "channels_last")}
+    for layout, f in (out["flops"] or {}).items():
+        print(f"4. audio training step, {layout}: {f['audio_train_gflops']:.0f} GFLOP/s, dense matmul "
+              f"{f['matmul_gflops']:.0f} GFLOP/s: {100 * f['audio_over_matmul']:.0f} % of it")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

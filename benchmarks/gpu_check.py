@@ -8,7 +8,8 @@
    within TOLERANCE (GPU kernels sum in another order, and a few epochs of Adam amplify it; a
    wiring fault, e.g. a tensor left on the wrong device or a wrong dtype, is far outside it).
 2. throughput: training examples/s per method and modality at batch 128 on random inputs of the
-   real shapes: float32, bf16 autocast, and bf16 + channels_last.
+   real shapes: float32 and bf16 autocast, each with the convolutions contiguous and channels_last
+   (`train --memory-format`; channels_last is its default, measured faster on CPU only).
 3. protocol: one epoch of the nine models on random data of the real shapes (TRAIN_ROWS training
    rows; --quick: ROWS_QUICK rows, extrapolated), MC dropout's T = 100 evaluation over the test
    split, and the vectorised passes against a loop of T forward passes (ratio). --quick: two
@@ -32,7 +33,7 @@ from bench_baselines import RUNS, batch_of, modalities, plain_loop  # noqa: E402
 
 TOLERANCE = {"accuracy": 0.10, "nll": 0.10}  # absolute accuracy; NLL relative
 TRAIN_ROWS, TEST_ROWS, ROWS_QUICK = 16_800, 4_200, 256
-PRECISIONS = ("fp32", "bf16", "bf16+channels_last")
+PRECISIONS = ("fp32", "fp32+channels_last", "bf16", "bf16+channels_last")
 
 
 def agreement(device, epochs, quick, work: Path) -> list:
@@ -97,12 +98,9 @@ def throughput(device, quick) -> list:
             torch.manual_seed(0)
             mods = modalities(run_modality)
             model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
-            model.to(device).train()
+            layout = "channels_last" if precision.endswith("channels_last") else "contiguous"
+            model.to(device).use_memory_format(layout).train()  # as train's fit: the weights; outputs follow
             batch = {k: v.to(device) for k, v in batch_of(mods, batch_size).items()}
-            if precision.endswith("channels_last"):
-                model.to(memory_format=torch.channels_last)
-                batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-                         for k, v in batch.items()}
             labels = torch.randint(0, 42, (batch_size,), device=device)
             rate = batch_size * _steps_per_second(model, batch, labels, precision, 1 if quick else 5)
             rows.append({"section": "throughput", "run": f"{method}-{run_modality} {precision}",
@@ -114,6 +112,7 @@ def protocol(device, quick) -> list:
     """Section 3: one epoch of the nine models (training steps only), T = 100 MC dropout over the
     test split, and the vectorised passes against the loop."""
     from luma_noise.baselines import MethodModel, MethodConfig
+    from luma_noise.baselines.settings import RunSettings
 
     rows, batch_size = [], 128
     train_rows, test_rows = (ROWS_QUICK, ROWS_QUICK // 2) if quick else (TRAIN_ROWS, TEST_ROWS)
@@ -124,7 +123,7 @@ def protocol(device, quick) -> list:
             continue
         mods = modalities(run_modality)
         model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
-        model.to(device).train()
+        model.to(device).use_memory_format(RunSettings.memory_format).train()  # train's default layout
         batch = {k: v.to(device) for k, v in batch_of(mods, batch_size).items()}
         labels = torch.randint(0, 42, (batch_size,), device=device)
         epoch += train_rows / batch_size / _steps_per_second(model, batch, labels, "fp32", 1 if quick else 3)
@@ -133,7 +132,8 @@ def protocol(device, quick) -> list:
                  "value": f"{epoch * scale:,.0f} s of training steps per epoch of {TRAIN_ROWS:,}", "ok": epoch > 0})
     for run_modality in ("image", "text") if quick else ("image", "audio", "text", "multimodal"):
         mods = modalities(run_modality)
-        model = MethodModel(MethodConfig(method="mcd", modalities=mods, mc_samples=passes)).to(device).eval()
+        model = MethodModel(MethodConfig(method="mcd", modalities=mods, mc_samples=passes)).to(device)
+        model.use_memory_format(RunSettings.memory_format).eval()
         batch = {k: v.to(device) for k, v in batch_of(mods, min(batch_size, test_rows)).items()}
         with torch.no_grad():
             vectorised = _seconds(lambda: model(**batch))

@@ -213,7 +213,8 @@ class _Context:
         from .metrics import classification_metrics, ood_auroc, predict
 
         kind, name, method, modality, seed, label, payload, _ = task
-        model = self.model(run_dir, name)
+        # the run's layout (not recorded: contiguous), so that the dropout masks are drawn as the run drew them
+        model = self.model(run_dir, name).use_memory_format(header.get("memory_format", "contiguous"))
         if kind == "withhold":
             collator, test, ood = self.splits(header, {})
             model = withholding.withheld(model, payload)

@@ -33,9 +33,9 @@ from .collator import LumaCollator, featurize_dataset
 from .inputs import MODES
 from .methods.de import ENSEMBLE_TRAINING
 from .methods.runner import Ranks, is_main_process
-from .settings import (NOT_RECORDED, PRECISIONS, RUN_MODALITIES, STOP_PATIENCE, VAL_MC_SAMPLES_FIXED,  # noqa: F401
-                       RunSettings, SettingsError, bf16_cpu_supported, needed_modalities, text_model_problems,
-                       parse_method_option, plan_runs, run_name, run_record, validation_passes)
+from .settings import (MEMORY_FORMATS, NOT_RECORDED, PRECISIONS, RUN_MODALITIES, STOP_PATIENCE,  # noqa: F401
+                       VAL_MC_SAMPLES_FIXED, RunSettings, SettingsError, bf16_cpu_supported, needed_modalities,
+                       text_model_problems, parse_method_option, plan_runs, run_name, run_record, validation_passes)
 
 # Options of `train` and `sweep` (the RunSettings fields that are command-line options) and their defaults.
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)
@@ -77,6 +77,10 @@ def add_run_options(group) -> None:
     group.add_argument("--precision", choices=PRECISIONS, default=RUN_DEFAULTS["precision"],
                        help="bf16: training and validation under bfloat16 autocast (weights and the final "
                             "evaluation stay float32; docs/scaling.md); default fp32")
+    group.add_argument("--memory-format", choices=MEMORY_FORMATS, default=RUN_DEFAULTS["memory_format"],
+                       help="layout of the convolutions: channels_last (default; faster on this CPU, "
+                            "docs/performance.md) or contiguous (the layout, and so the numbers, of runs made "
+                            "before it was an option)")
     group.add_argument("--dataloader-workers", type=int, default=RUN_DEFAULTS["dataloader_workers"], metavar="N",
                        help="DataLoader worker processes of the Trainer (speed only; default 0: in-process)")
     group.add_argument("--method-option", dest="method_options", action=_MethodOptions, default={},

@@ -182,6 +182,12 @@ class MethodModel(PreTrainedModel):
     def _init_weights(self, module):
         """Keep PyTorch's default initialisation of every layer (as `LumaModel`)."""
 
+    def use_memory_format(self, memory_format: str) -> "MethodModel":
+        """Lay the convolutions' weights out as "channels_last" or "contiguous" (settings.MEMORY_FORMATS;
+        their outputs follow the weights); returns self. Call it before an optimiser holds state."""
+        self.to(memory_format=torch.channels_last if memory_format == "channels_last" else torch.contiguous_format)
+        return self
+
     def views(self, inputs: dict) -> dict:
         """{modality: {"features": (B, F), head: (B, C)}} of the network on named inputs."""
         out = {}

@@ -116,7 +116,7 @@ def _fit_member(name, index, config, seed, split, job: Job):
     kept in models/<name>/member<index>/ so that a resumed run does not train it again."""
     folder = job.output_dir / results.MODELS / name / f"member{index}"
     if folder.is_dir():  # saved whole: written aside, then renamed into place
-        return MethodModel.from_pretrained(folder)
+        return MethodModel.from_pretrained(folder).use_memory_format(job.settings.memory_format)
     member = copy.deepcopy(config)
     member.method_config = {**config.method_config, "ensemble_size": 1}
     model, _ = fit(f"{name}-member{index}", member, seed * 100 + index, split, job)
@@ -138,7 +138,7 @@ def fit(name, config, seed, split, job: Job) -> tuple:
 
     settings, checkpoints = job.settings, job.output_dir / "checkpoints" / name
     transformers.set_seed(seed)
-    model = MethodModel(config)
+    model = MethodModel(config).use_memory_format(settings.memory_format)
     train = with_example_index(split["train"]) if model.method.needs_index else split["train"]
     # the same rows and batches as the datasets, read with one Arrow take per batch (collator.BatchReader)
     train, validation = (batch_reader(rows, config.modalities) for rows in (train, split["test"]))
@@ -153,7 +153,8 @@ def fit(name, config, seed, split, job: Job) -> tuple:
     model.validation_passes = None  # the final evaluation: mc_samples passes
     state = trainer.state
     if settings.mode == "faithful" and model.method.reference:  # defect 5: the last epoch's weights
-        model = MethodModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0])
+        model = MethodModel.from_pretrained(rundir.newest_complete_checkpoint(checkpoints)[0]).use_memory_format(
+            settings.memory_format)
     return model, {"epochs": int(round(state.epoch or 0)), "best_epoch": best_epoch(state)}
 
 

@@ -21,5 +21,5 @@ def test_bench_epoch_times_training_and_validation_of_each_run(tmp_path, capsys)
         assert (r["rows"], r["validation_rows"]) == (240, 60)  # train_run's 80/20 split
         assert 0 < r["validation_s"] < r["epoch_s"] and 0 < r["validation_share"] < 1
         assert abs(r["training_s"] + r["validation_s"] - r["epoch_s"]) < 1e-9
-    assert report["val_mc_samples"] == 4
+    assert report["val_mc_samples"] == 4 and report["memory_format"] == "channels_last"  # train's defaults
     assert "one epoch of 2 runs" in capsys.readouterr().out

@@ -34,7 +34,8 @@ def test_quick_cpu_dry_run_goes_through_every_section(tmp_path):
     assert set(sections) == {"agreement", "throughput", "protocol"} and all(row["ok"] for row in table["rows"])
     # the CPU against itself: the agreement is exact
     assert all(" vs " in row["value"] for row in table["rows"] if row["section"] == "agreement")
-    rates = [row["examples_per_second"] for row in table["rows"] if row["section"] == "throughput"]
-    assert len(rates) == 6 and all(rate > 0 for rate in rates)
+    rates = {row["run"]: row["examples_per_second"] for row in table["rows"] if row["section"] == "throughput"}
+    assert len(rates) == 8 and all(rate > 0 for rate in rates.values())  # 2 runs x fp32/bf16 x both layouts
+    assert {"mcd-image fp32", "mcd-image fp32+channels_last", "mcd-text bf16+channels_last"} <= set(rates)
     assert any(row["run"].endswith("T=100 evaluation") and row["loop_over_vectorised"] > 0 for row in table["rows"])
     assert "section" in done.stdout and "agreement" in done.stdout

@@ -7,8 +7,11 @@ ensemble, bf16 autocast) recorded on the code before the port (commit f3927bd, `
 `train._train_run`); this test passed on them exactly after the port (8a615e1), and again with
 the flat numpy inputs of the training path; they were recorded once more (`python -m
 tests.support.paper_port record`) when the optimiser became fused AdamW, which changes the
-training trajectories at float32 rounding. With the deep ensemble's members called one by one as before
-(`--method-option de.batched=never`), every recorded number must come back equal: the same
+training trajectories at float32 rounding. They run with `memory_format="contiguous"`, the layout
+of the convolutions then (`channels_last`, the default since, draws the image branch's dropout
+masks in another order; `test_paper.py` checks that the two layouts agree without dropout). With
+the deep ensemble's members called one by one as before (`--method-option de.batched=never`),
+every recorded number must come back equal: the same
 parameters are created in the same order from the same seed, and every random draw
 (initialisation, dropout masks, ε, evaluation noise) is taken in the same order from the same
 generator, so equality is exact, not approximate. Rows may gain keys (the measures every method

@@ -1,5 +1,6 @@
 """The speed options of `train` and `sweep`: `--precision bf16` (the Trainer's bfloat16 autocast,
-recorded in run.json), `--dataloader-workers` (speed only: not recorded, same results)."""
+recorded in run.json), `--memory-format` (the convolutions' layout, recorded unless contiguous),
+`--dataloader-workers` (speed only: not recorded, same results)."""
 
 import functools
 import json
@@ -50,6 +51,40 @@ def test_bf16_trains_under_autocast_and_is_recorded(mirror, luma_cache, tmp_path
     assert any("precision" in p for p in problems)
 
 
+def test_memory_format_lays_out_the_trained_convolutions_and_is_recorded(mirror, luma_cache, tmp_path, monkeypatch):
+    """channels_last (the default): the Trainer's steps run on channels-last convolution weights and
+    run.json records it; contiguous: contiguous weights and no record (as folders made before the
+    option), so each refuses the other's folder, naming the option."""
+    seen = []
+    forward = MethodModel.forward
+
+    @functools.wraps(forward)  # the Trainer reads `labels` from its signature
+    def spy(self, *args, **kwargs):
+        if self.training:
+            weights = [p for p in self.parameters() if p.ndim == 4 and p.shape[1] > 1]
+            seen.append(all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                            for p in weights))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MethodModel, "forward", spy)
+    assert _train(mirror, tmp_path / "last", luma_cache) == 0
+    assert seen and all(seen)
+    assert json.loads((tmp_path / "last/run.json").read_text())["memory_format"] == "channels_last"
+    row = json.loads((tmp_path / "last/results.json").read_text())["results"][0]
+    assert all(row[k] == row[k] for k in ("accuracy", "nll", "ece"))  # finite, not NaN
+    seen.clear()
+    assert _train(mirror, tmp_path / "contiguous", luma_cache, "--memory-format", "contiguous") == 0
+    assert seen and not any(seen)
+    assert "memory_format" not in json.loads((tmp_path / "contiguous/run.json").read_text())
+    same = dict(methods=("mcd",), modalities=("image",), max_epochs=1, mc_samples=2, batch_size=32, device="cpu",
+                mirror=str(mirror[0]), cache_dir=luma_cache)
+    _, problems = check_run("clean", tmp_path / "contiguous", **same)
+    assert any('memory_format: not recorded there, "channels_last" asked' in p for p in problems), problems
+    _, problems = check_run("clean", tmp_path / "last", **same, memory_format="contiguous")
+    assert any('memory_format: "channels_last" there, not asked' in p for p in problems), problems
+    assert check_run("clean", tmp_path / "contiguous", **same, memory_format="contiguous")[1] == []
+
+
 def test_dataloader_workers_give_the_same_results_and_are_not_recorded(mirror, luma_cache, tmp_path):
     assert _train(mirror, tmp_path / "w0", luma_cache) == 0
     assert _train(mirror, tmp_path / "w2", luma_cache, "--dataloader-workers", "2") == 0
@@ -59,8 +94,9 @@ def test_dataloader_workers_give_the_same_results_and_are_not_recorded(mirror, l
 
 
 def test_bad_speed_options_are_named(tmp_path):
-    _, problems = check_run("clean", tmp_path / "x", precision="fp16", dataloader_workers=-1)
+    _, problems = check_run("clean", tmp_path / "x", precision="fp16", dataloader_workers=-1, memory_format="nhwc")
     assert any("precision must be one of ('fp32', 'bf16')" in p for p in problems)
+    assert any("memory_format must be one of ('channels_last', 'contiguous'), got 'nhwc'" in p for p in problems)
     assert any("dataloader_workers must be an integer >= 0" in p for p in problems)
 
 

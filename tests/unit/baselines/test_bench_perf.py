@@ -53,6 +53,17 @@ def test_training_path_uses_the_fused_optimiser_and_flat_numpy_inputs(tmp_path):
     assert batch["pixel_values"].dtype == torch.float32 and batch["labels"].tolist() == list(data["label"])
 
 
+def test_memory_format_section_times_both_layouts():
+    """Section 7 times the same MC dropout model contiguous and channels-last (tiny batch: wiring)."""
+    from bench_perf import memory_format
+
+    r = memory_format("image", val_passes=2, batch_size=4, rounds=1)
+    assert r["run"] == "mcd-image"
+    for name in ("train", "validation"):
+        assert r[f"{name}_contiguous_cpu_s"] > 0 and r[f"{name}_channels_last_cpu_s"] > 0
+        assert r[f"{name}_speedup"] == r[f"{name}_contiguous_cpu_s"] / r[f"{name}_channels_last_cpu_s"]
+
+
 def test_bench_methods_runs_every_builtin_method(capsys):
     """benchmarks/bench_methods.py builds, steps and evaluates every built-in method (tiny sizes: a
     smoke test of the benchmark's wiring, not a timing)."""

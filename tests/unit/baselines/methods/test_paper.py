@@ -1,5 +1,6 @@
 """MC dropout, the deep ensemble and RCML as method objects: the deep ensemble's batched members,
-hyper-parameters validated by their Config, and models saved under the old names loading."""
+hyper-parameters validated by their Config, models saved under the old names loading, and every
+method's model in either memory format of the convolutions."""
 
 import json
 
@@ -38,6 +39,37 @@ def test_batched_members_equal_one_call_per_member(modalities):
             outputs[batched] = model(**inputs, generator=torch.Generator().manual_seed(1))
     for key in ("probs", "aleatoric", "epistemic", "logits"):
         torch.testing.assert_close(outputs["always"][key], outputs["never"][key], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["mcd", "de", "rcml", "softmax", "ts", "tmc", "etmc", "dbf", "qmf", "edl"])
+def test_channels_last_gives_the_contiguous_outputs(method):
+    """`use_memory_format("channels_last")` lays out every convolution's weights (and so its
+    outputs) channels-last; without dropout the predictions equal the contiguous model's up to
+    float32 rounding (the convolutions sum in another order: 1e-5 on values of order 1), and a
+    training step runs. MC dropout's passes are compared on its network: its masks are drawn in
+    memory order, so they differ between layouts (by design, recorded in run.json)."""
+    modalities = ("image",) if method == "edl" else ("image", "audio")
+    g = torch.Generator().manual_seed(0)
+    inputs = {"pixel_values": torch.randn(3, 3, 32, 32, generator=g),
+              "audio_features": torch.randn(3, 1, 128, 128, generator=g)}
+    inputs = {k: v for k, v in inputs.items() if k != "audio_features" or "audio" in modalities}
+    models = []
+    for memory_format in ("contiguous", "channels_last"):
+        torch.manual_seed(0)
+        config = MethodConfig(method=method, modalities=modalities, ensemble_size=2, num_train_examples=3)
+        models.append(MethodModel(config).use_memory_format(memory_format).eval())
+    convolutions = [p for p in models[1].parameters() if p.ndim == 4 and p.shape[1] > 1]
+    assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                                for p in convolutions)
+    with torch.no_grad():
+        if method == "mcd":
+            outputs = [model.members[0](inputs)[0] for model in models]
+        else:
+            outputs = [model(**inputs, generator=torch.Generator().manual_seed(1)).probs for model in models]
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    models[1].train()
+    models[1](**inputs, labels=torch.tensor([0, 1, 2]), example_index=torch.arange(3)).loss.backward()
+    assert all(p.grad is None or p.grad.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
 
 
 def test_auto_batches_the_members_unless_the_network_has_audio(monkeypatch):
