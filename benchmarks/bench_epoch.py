@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 ROWS = 16_800  # LUMA's training split: 42 classes x 400 (docs/performance.md)
-# relative cost of one epoch, for the time left: seconds measured on the 2-core CPU (docs/performance.md)
-WEIGHT = {"mcd-text": 4, "mcd-image": 13, "de-text": 15, "de-image": 77, "rcml-multimodal": 239,
-          "mcd-audio": 310, "mcd-multimodal": 307, "de-audio": 2636, "de-multimodal": 2730}
+# relative cost of one epoch, for the time left: seconds measured on the 2-core CPU, channels-last
+# (docs/performance.md)
+WEIGHT = {"mcd-text": 4, "mcd-image": 11, "de-text": 15, "de-image": 82, "rcml-multimodal": 191,
+          "mcd-audio": 235, "mcd-multimodal": 254, "de-audio": 2116, "de-multimodal": 1738}
 
 
 def _clock():

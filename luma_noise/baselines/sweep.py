@@ -124,8 +124,10 @@ def _record(config, fields, seed, mirror, train) -> dict:
     """What a finished run ran with, as stored in its sweep.json (JSON-normalised)."""
     from .train import NOT_RECORDED
 
-    # method_options only when set: sweep.json files written before the option existed stay valid
-    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED and (k != "method_options" or v)}
+    # method_options only when set, memory_format unless contiguous (as run.json): sweep.json files
+    # written before these options existed stay valid
+    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED and (k != "method_options" or v)
+            and (k != "memory_format" or v != "contiguous")}
     return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **kept}))
 
 

@@ -69,11 +69,18 @@ def trained(mirror, tiny_bert, tmp_path_factory):
     return out, str(cache)
 
 
-def test_evaluate_command_withholds_shifts_and_resumes(trained, mirror, tmp_path, capsys):
+def test_evaluate_command_withholds_shifts_and_resumes(trained, mirror, tmp_path, capsys, monkeypatch):
+    from luma_noise.baselines import MethodModel
+
     run_dir, cache = trained
     argv = ["evaluate", str(run_dir), "--withhold", "audio", "image+text", "--shift", "image",
             "--image-severities", "5", "--mirror", str(mirror[0]), "--cache-dir", cache, "--device", "cpu"]
+    layouts, lay_out = [], MethodModel.use_memory_format
+    monkeypatch.setattr(MethodModel, "use_memory_format", lambda self, f: layouts.append(f) or lay_out(self, f))
     assert main(argv) == 0
+    # every model evaluated in its run's layout (run.json: channels_last, train's default)
+    assert json.loads((run_dir / "run.json").read_text())["memory_format"] == "channels_last"
+    assert len(layouts) == 7 and set(layouts) == {"channels_last"}
     withheld = sorted(p.name for p in (run_dir / "evaluations" / "withhold").glob("*.json"))
     assert withheld == ["de-multimodal-seed42--audio.json", "de-multimodal-seed42--image+text.json",
                         "rcml-multimodal-seed42--audio.json", "rcml-multimodal-seed42--image+text.json"]

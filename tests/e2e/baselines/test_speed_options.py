@@ -85,6 +85,16 @@ def test_memory_format_lays_out_the_trained_convolutions_and_is_recorded(mirror,
     assert check_run("clean", tmp_path / "contiguous", **same, memory_format="contiguous")[1] == []
 
 
+def test_sweep_records_the_memory_format_as_run_json_does():
+    """sweep.json (what a finished run ran with) keeps memory_format unless contiguous, so the
+    sweep folders finished before the option existed are still seen as finished with contiguous."""
+    from luma_noise.baselines.sweep import _record
+    from luma_noise.baselines.train import RUN_DEFAULTS
+
+    assert _record("clean", {}, 42, None, dict(RUN_DEFAULTS))["memory_format"] == "channels_last"
+    assert "memory_format" not in _record("clean", {}, 42, None, {**RUN_DEFAULTS, "memory_format": "contiguous"})
+
+
 def test_dataloader_workers_give_the_same_results_and_are_not_recorded(mirror, luma_cache, tmp_path):
     assert _train(mirror, tmp_path / "w0", luma_cache) == 0
     assert _train(mirror, tmp_path / "w2", luma_cache, "--dataloader-workers", "2") == 0
