@@ -309,6 +309,15 @@ def memory_format(run_modality, val_passes=4, batch_size=128, rounds=3) -> dict:
                for name in ("train", "validation")}}
 
 
+def _section(out, key, title, measure, networks, line) -> None:
+    """Print `title`, then measure(m) for each network m, printed by `line`(result); the results in out[key]."""
+    print(title)
+    out[key] = []
+    for run_modality in networks:
+        out[key].append(measure(run_modality))
+        print("  " + line(out[key][-1]), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="*", default=["mcd:image", "mcd:text", "de:image", "de:text"],
@@ -357,28 +366,20 @@ def main(argv=None) -> int:
         out["ensemble"].append(r)
         print(f"  {r['run']:<14} loop {r['loop_s']:.3f} s  batched {r['batched_s']:.3f} s  "
               f"ratio {r['loop_over_batched']:.2f}x")
-    print(f"5. MC dropout, {args.val_passes} passes: the layers before a branch's first dropout, computed once:")
-    out["dropout_prefix"] = []
-    for run_modality in args.prefix:
-        r = dropout_prefix(run_modality, args.val_passes)
-        out["dropout_prefix"].append(r)
-        print(f"  {r['run']:<10} forward {1000 * r['forward_cpu_s']:.1f} CPU ms per batch of 128, of which before the "
-              f"first dropout {100 * r['prefix_share']:.0f} %: {r['speedup']:.2f}x faster passes", flush=True)
-    print(f"6. reading and collating a batch of 128 ({args.rows} rows split 80/20): BatchReader / datasets' rows:")
-    out["batch_read"] = []
-    for run_modality in args.read:
-        r = batch_read(run_modality, args.rows)
-        out["batch_read"].append(r)
-        print(f"  {r['run']:<10} {r['reader_ms']:.2f} CPU ms against {r['datasets_ms']:.2f}: {r['ratio']:.1f}x faster",
-              flush=True)
-    print(f"7. memory format, MC dropout at batch 128: contiguous / channels_last CPU time (T_val = {args.val_passes}):")
-    out["memory_format"] = []
-    for run_modality in args.formats:
-        r = memory_format(run_modality, args.val_passes)
-        out["memory_format"].append(r)
-        print(f"  {r['run']:<10} training step {r['train_contiguous_cpu_s']:.3f} / {r['train_channels_last_cpu_s']:.3f} s "
-              f"= {r['train_speedup']:.2f}x; validation batch {r['validation_contiguous_cpu_s']:.3f} / "
-              f"{r['validation_channels_last_cpu_s']:.3f} s = {r['validation_speedup']:.2f}x", flush=True)
+    _section(out, "dropout_prefix", f"5. MC dropout, {args.val_passes} passes: the layers before a branch's first "
+             "dropout, computed once:", lambda m: dropout_prefix(m, args.val_passes), args.prefix,
+             lambda r: f"{r['run']:<10} forward {1000 * r['forward_cpu_s']:.1f} CPU ms per batch of 128, of which "
+                       f"before the first dropout {100 * r['prefix_share']:.0f} %: {r['speedup']:.2f}x faster passes")
+    _section(out, "batch_read", f"6. reading and collating a batch of 128 ({args.rows} rows split 80/20): "
+             "BatchReader / datasets' rows:", lambda m: batch_read(m, args.rows), args.read,
+             lambda r: f"{r['run']:<10} {r['reader_ms']:.2f} CPU ms against {r['datasets_ms']:.2f}: "
+                       f"{r['ratio']:.1f}x faster")
+    _section(out, "memory_format", "7. memory format, MC dropout at batch 128: contiguous / channels_last CPU time "
+             f"(T_val = {args.val_passes}):", lambda m: memory_format(m, args.val_passes), args.formats,
+             lambda r: f"{r['run']:<10} training step {r['train_contiguous_cpu_s']:.3f} / "
+                       f"{r['train_channels_last_cpu_s']:.3f} s = {r['train_speedup']:.2f}x; validation batch "
+                       f"{r['validation_contiguous_cpu_s']:.3f} / {r['validation_channels_last_cpu_s']:.3f} s = "
+                       f"{r['validation_speedup']:.2f}x")
     out["flops"] = None if args.skip_flops else {layout: flops(memory_format=layout)
                                                    for layout in ("contiguous", "channels_last")}
     for layout, f in (out["flops"] or {}).items():
