@@ -100,11 +100,13 @@ def one_epoch(method, modality, seed, data, job) -> dict:
 
 
 def main(argv=None) -> int:
+    from luma_noise.baselines.settings import MEMORY_FORMATS, RunSettings, modalities_of
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", metavar="METHOD-MODALITY", help="a subset of the plan (default: all nine)")
     parser.add_argument("--val-mc-samples", type=int, help="MC dropout passes of the validation (default: train's)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"),
+    parser.add_argument("--memory-format", default=RunSettings.memory_format, choices=MEMORY_FORMATS,
                         help="the convolutions' layout (train's --memory-format; contiguous: as before it existed)")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows before the 80/20 split (default: LUMA's)")
     parser.add_argument("--json", help="write the rows and totals here")
@@ -114,7 +116,6 @@ def main(argv=None) -> int:
 
     from luma_noise.baselines.collator import ALL_MODALITIES, LumaCollator
     from luma_noise.baselines.methods.runner import Job
-    from luma_noise.baselines.settings import RunSettings, modalities_of
 
     settings = RunSettings(max_epochs=1, device=args.device, val_mc_samples=args.val_mc_samples, seeds=(0,),
                            memory_format=args.memory_format)

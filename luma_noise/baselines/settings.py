@@ -39,6 +39,9 @@ MEMORY_FORMATS = ("channels_last", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
 # Options that change how fast a run goes, never its results: not in run.json nor sweep.json.
 NOT_RECORDED = ("dataloader_workers",)
+# Options that run.json and sweep.json omit at (or without) the value every folder written before
+# they existed ran with, so that those folders stay valid.
+IMPLICIT_BEFORE = {"method_options": {}, "memory_format": "contiguous"}
 # Run options that are hyper-parameters of the methods whose Config has a field of that name.
 METHOD_RUN_OPTIONS = ("ensemble_size", "ensemble_training", "mc_samples")
 # How the run seed s is used; change it whenever that changes (it is part of run.json).
@@ -224,19 +227,21 @@ def resolved_device(device: str) -> str:
 
 def run_record(config_name: str, differing: dict, settings: RunSettings, text_model_digest) -> dict:
     """run.json: every option that changes a result (not methods, modalities, seeds: they pick
-    runs); method_options only when set and memory_format only when not contiguous, so folders
-    written before they existed stay valid (with --memory-format contiguous)."""
+    runs); method_options only when set and memory_format only when not contiguous
+    (`implicit_before`), so folders written before they existed stay valid."""
     s = settings
     record = {"config": config_name, "fields": differing, "mode": s.mode, "text_model": s.text_model,
               "text_model_digest": text_model_digest, "device": resolved_device(s.device),
               **{k: getattr(s, k) for k in ("max_epochs", "max_steps", "patience", "batch_size", "ensemble_size",
                                             "ensemble_training", "mc_samples", "precision")},
               "val_mc_samples": s.validation_passes, "seeding": SEEDING}
-    if s.method_options:
-        record["method_options"] = s.method_options
-    if s.memory_format != "contiguous":
-        record["memory_format"] = s.memory_format
+    record.update({k: getattr(s, k) for k in IMPLICIT_BEFORE if not implicit_before(k, getattr(s, k))})
     return record
+
+
+def implicit_before(name: str, value) -> bool:
+    """True if `value` of option `name` is left out of the records (see IMPLICIT_BEFORE)."""
+    return name in IMPLICIT_BEFORE and (not value or value == IMPLICIT_BEFORE[name])
 
 
 def modalities_of(run_modality: str) -> tuple:

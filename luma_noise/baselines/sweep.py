@@ -122,12 +122,10 @@ def plan(output_dir, configs, seeds, fields=None) -> list:
 
 def _record(config, fields, seed, mirror, train) -> dict:
     """What a finished run ran with, as stored in its sweep.json (JSON-normalised)."""
-    from .train import NOT_RECORDED
+    from .settings import NOT_RECORDED, implicit_before
 
-    # method_options only when set, memory_format unless contiguous (as run.json): sweep.json files
-    # written before these options existed stay valid
-    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED and (k != "method_options" or v)
-            and (k != "memory_format" or v != "contiguous")}
+    # as run.json: sweep.json files written before an option existed stay valid
+    kept = {k: v for k, v in train.items() if k not in NOT_RECORDED and not implicit_before(k, v)}
     return json.loads(json.dumps({"config": config, "fields": fields, "seed": seed, "mirror": mirror, **kept}))
 
 
