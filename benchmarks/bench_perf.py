@@ -2,8 +2,10 @@
 
     python benchmarks/bench_perf.py [--runs mcd:image mcd:text de:image] [--rows 1024] [--json out.json]
 
-1. trainer: one epoch through `transformers.Trainer` (the `train` command's arguments, no
-   validation) against a bare PyTorch loop over the same network, batches and Adam (goal <= 1.15x).
+1. trainer: an epoch through `transformers.Trainer` (the `train` command's arguments, no
+   validation) against a bare PyTorch loop over the same network, batches and Adam, the paths
+   alternating epoch by epoch in one process (goal <= 1.15x): over batches collated beforehand
+   (the floor), and reading them each epoch through a plain DataLoader as the Trainer does.
 2. validation: the share of an epoch's time that the per-epoch validation takes in fixed mode
    (MCD with --val-mc-samples passes, default 4; goal <= 30 %).
 3. ensemble: the deep ensemble's members in one batched call (`torch.func.stack_module_state` +
@@ -13,13 +15,13 @@
    measured dense float32 matmul GFLOP/s.
 5. dropout prefix: the share of an MC dropout pass spent before the first dropout layer (the same
    in every pass), and what computing it once would save.
-6. reading a batch: what the Trainer's DataLoader does per batch (`collator.BatchReader`'s one
-   Arrow take, then the collator) against `datasets`' own batch read (rows split, then stacked),
+6. reading a batch: what the Trainer's DataLoader does per batch (`collator.BatchReader`'s
+   gather of each column, then the collator) against `datasets`' own batch read (rows split, then stacked),
    over a train_test_split's rows as `train` reads them; the tensors are tested equal.
 7. memory format: an MC dropout training step and a validation batch (T_val passes) with the
    convolutions contiguous against channels_last (`--memory-format`, the default).
 Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios, prefer
-the CPU-time ratios with --threads 1, and repeat (--repeats alternates which path goes first).
+the CPU-time ratios with --threads 1, and repeat (--repeats).
 """
 
 import argparse
@@ -77,24 +79,47 @@ def _since(start):
     return tuple(b - a for a, b in zip(start, _clock()))
 
 
-class _EpochTimer(transformers.TrainerCallback):
-    def __init__(self):
-        self.seconds, self.started = [], None
+class _PairedEpochs(transformers.TrainerCallback):
+    """Times each Trainer epoch and, right after it, one epoch of each of `bare` ({name: callable}):
+    the paths alternate, so the drift of a shared machine (single epochs here scatter by 10-30 %
+    from minute to minute) falls on all alike."""
+
+    def __init__(self, **bare):
+        self.bare, self.seconds, self.started = bare, {"trainer": [], **{name: [] for name in bare}}, None
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.started = _clock()
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        self.seconds.append(_since(self.started))
+        self.seconds["trainer"].append(_since(self.started))
+        for name, epoch in self.bare.items():
+            start = _clock()
+            epoch()
+            self.seconds[name].append(_since(start))
 
 
-def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=4,
-                    bare_first=False) -> dict:
-    """One training epoch through the Trainer (the `train` command's arguments, its dataset format
-    and LumaCollator; no validation, no checkpoint) against a bare loop over the same network, the
-    same pre-collated batches and the same optimiser; each the median of its `epochs` epochs but
-    the first (warm: a 100-step epoch of the text network is about a second, and single epochs
-    scatter by 10-20 % on this machine). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
+def _bare_loop(config, optimiser_cls, optimiser_kwargs, batches, memory_format):
+    """One epoch of a bare PyTorch loop over `batches` (an iterable of collated batches) with its
+    own model and a one-group optimiser."""
+    torch.manual_seed(0)
+    model = MethodModel(config).use_memory_format(memory_format).train()
+    optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
+
+    def epoch():
+        for batch in batches:
+            optimiser.zero_grad()
+            model(**batch).loss.backward()
+            optimiser.step()
+    return epoch
+
+
+def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=6) -> dict:
+    """Training epochs through the Trainer (the `train` command's arguments, its dataset format and
+    LumaCollator; no validation, no checkpoint), each followed by one epoch of two bare loops over
+    the same network and the optimiser the Trainer builds: "bare" over the same batches collated
+    beforehand (the floor), "bare_reading" reading them each epoch through a plain DataLoader
+    (the same reader and collator, no accelerate). Ratios: medians over the epochs but the first
+    (warm). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
     the validation's seconds (MC passes = val_passes) through the Trainer's evaluate."""
     from luma_noise.baselines.collator import LumaCollator, batch_reader
     from luma_noise.baselines.methods.runner import training_arguments
@@ -106,56 +131,39 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     config = MethodConfig(method=method, modalities=mods, ensemble_size=10)
     settings = RunSettings(batch_size=batch_size, max_epochs=epochs, device="cpu", dataloader_workers=0, precision="fp32")
     out = {"run": f"{method}-{run_modality}", "rows": rows}
-
-    def through_trainer():
-        with tempfile.TemporaryDirectory() as folder:
-            args = training_arguments(Path(folder), 0, settings)
-            args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
-            torch.manual_seed(0)
-            model, timer = MethodModel(config).use_memory_format(settings.memory_format), _EpochTimer()
-            trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
-                                           data_collator=collator, callbacks=[timer])  # as methods.runner.fit
-            start = _clock()
-            trainer.train()
-            out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
-            out["trainer_s"], out["trainer_cpu_s"] = _median_epoch(timer.seconds[1:])
-            out["trainer_fixed_s"] = out["trainer_total_s"] - sum(s[0] for s in timer.seconds)
-            start = _clock()
-            for _ in trainer.get_train_dataloader():
-                pass
-            out["dataloader_s"], out["dataloader_cpu_s"] = _since(start)
-            model.validation_passes = val_passes
-            start = _clock()
-            trainer.evaluate(batch_reader(validation, mods))
-            out["validation_s"], out["validation_cpu_s"] = _since(start)
-            return transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
-
-    def bare(optimiser_cls, optimiser_kwargs):
+    order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
+    collated = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
+    reading = torch.utils.data.DataLoader(batch_reader(data, mods), batch_size, shuffle=True, collate_fn=collator,
+                                          generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as folder:
+        args = training_arguments(Path(folder), 0, settings)
+        args.eval_strategy, args.save_strategy, args.load_best_model_at_end = "no", "no", False
         torch.manual_seed(0)
-        model = MethodModel(config).use_memory_format(settings.memory_format).train()
-        optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
-        order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
-        batches = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
-        seconds = []
-        for _ in range(epochs):
-            start = _clock()
-            for batch in batches:
-                optimiser.zero_grad()
-                model(**batch).loss.backward()
-                optimiser.step()
-            seconds.append(_since(start))
-        out["bare_s"], out["bare_cpu_s"] = _median_epoch(seconds[1:])
-
-    if bare_first:  # the optimiser the Trainer builds from the same arguments
-        with tempfile.TemporaryDirectory() as folder:
-            bare(*transformers.Trainer.get_optimizer_cls_and_kwargs(training_arguments(Path(folder), 0, settings),
-                                                                    MethodModel(config)))
-        through_trainer()
-    else:
-        bare(*through_trainer())
-    return {**out, "trainer_over_bare": out["trainer_s"] / out["bare_s"],
-            "trainer_over_bare_cpu": out["trainer_cpu_s"] / out["bare_cpu_s"],
-            "validation_share": out["validation_s"] / (out["validation_s"] + out["trainer_s"]),
+        model = MethodModel(config).use_memory_format(settings.memory_format)
+        optimiser = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+        timer = _PairedEpochs(bare=_bare_loop(config, *optimiser, collated, settings.memory_format),
+                              bare_reading=_bare_loop(config, *optimiser, reading, settings.memory_format))
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
+                                       data_collator=collator, callbacks=[timer])  # as methods.runner.fit
+        start = _clock()
+        trainer.train()
+        out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
+        for name, seconds in timer.seconds.items():
+            out[f"{name}_s"], out[f"{name}_cpu_s"] = _median_epoch(seconds[1:])
+        out["trainer_fixed_s"] = out["trainer_total_s"] - sum(s[0] for seconds in timer.seconds.values() for s in seconds)
+        for name in ("bare", "bare_reading"):
+            pairs = list(zip(timer.seconds["trainer"], timer.seconds[name]))[1:]
+            out[f"trainer_over_{name}"] = statistics.median(t[0] / b[0] for t, b in pairs)
+            out[f"trainer_over_{name}_cpu"] = statistics.median(t[1] / b[1] for t, b in pairs)
+        start = _clock()
+        for _ in trainer.get_train_dataloader():
+            pass
+        out["dataloader_s"], out["dataloader_cpu_s"] = _since(start)
+        model.validation_passes = val_passes
+        start = _clock()
+        trainer.evaluate(batch_reader(validation, mods))
+        out["validation_s"], out["validation_cpu_s"] = _since(start)
+    return {**out, "validation_share": out["validation_s"] / (out["validation_s"] + out["trainer_s"]),
             "validation_share_cpu": out["validation_cpu_s"] / (out["validation_cpu_s"] + out["trainer_cpu_s"])}
 
 
@@ -325,7 +333,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=1024,
                         help="training rows of the timed epoch (the real protocol: 13440, 80 %% of 16,800)")
     parser.add_argument("--repeats", type=int, default=2,
-                        help="measurements per run, alternating which path goes first (a shared machine drifts)")
+                        help="measurements per run (each the median of 5 paired epochs)")
     parser.add_argument("--val-passes", type=int, default=4, help="MC dropout passes of the validation (T_val; the default of --val-mc-samples)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 makes CPU time the work")
     parser.add_argument("--skip-ensemble", action="store_true")
@@ -347,17 +355,19 @@ def main(argv=None) -> int:
     for spec in args.runs:
         method, run_modality = spec.split(":")
         for repeat in range(args.repeats):
-            r = trainer_vs_loop(method, run_modality, args.rows, val_passes=args.val_passes, bare_first=repeat % 2 == 1)
+            r = trainer_vs_loop(method, run_modality, args.rows, val_passes=args.val_passes)
             out["trainer"].append(r)
             print(f"  {r['run']:<10} CPU s: trainer {r['trainer_cpu_s']:6.2f}  bare {r['bare_cpu_s']:6.2f}  "
-                  f"ratio {r['trainer_over_bare_cpu']:.2f}x (wall {r['trainer_over_bare']:.2f}x); DataLoader alone "
+                  f"ratio {r['trainer_over_bare_cpu']:.2f}x (wall {r['trainer_over_bare']:.2f}x); against a bare loop "
+                  f"reading the same way {r['trainer_over_bare_reading_cpu']:.2f}x; DataLoader alone "
                   f"{r['dataloader_cpu_s']:.2f}; fixed per train() {r['trainer_fixed_s']:.2f} wall s; validation "
                   f"{100 * r['validation_share_cpu']:.0f} % of the epoch (wall {100 * r['validation_share']:.0f} %)",
                   flush=True)
         mine = [r for r in out["trainer"] if r["run"] == f"{method}-{run_modality}"]
         if len(mine) > 1:
             print(f"  {mine[0]['run']:<10} median over {len(mine)}: ratio "
-                  f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x, validation "
+                  f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x (reading: "
+                  f"{statistics.median(r['trainer_over_bare_reading_cpu'] for r in mine):.2f}x), validation "
                   f"{100 * statistics.median(r['validation_share_cpu'] for r in mine):.0f} %", flush=True)
     if not args.skip_ensemble:
         print("3. deep ensemble, forward + backward: one call per member / one vmapped call:")

@@ -10,9 +10,9 @@ The same per-example functions (`inputs.py`) serve two paths that give identical
 Inputs are stored flat (fixed-length float32 lists, not `Array3D`) and read as numpy: `datasets`
 converts an `Array3D` row by row through its extension type, which cost about an eighth of the
 image network's training epoch; flat numpy reads are 7-10x cheaper (docs/performance.md, "The
-training path"). The Trainer reads them through `BatchReader`: one Arrow take per batch, handed to
-the collator as columns (`datasets` splits a batch into rows for the collator to stack again:
-1.6-3.1 ms per batch of 128 against 0.14-0.86 ms, on an 11 ms text training step).
+training path"). The Trainer reads them through `BatchReader`: one gather per column and batch,
+handed to the collator as columns (`datasets` splits a batch into rows for the collator to stack again:
+2.2-6.0 ms per batch of 128 against 0.10-0.81 ms, on an 11 ms text training step).
 """
 
 import hashlib
@@ -104,17 +104,22 @@ class Columns(dict):
 class BatchReader:
     """A featurised `Dataset` (`featurize_dataset`) as the Trainer's DataLoader reads it: the same
     length and rows (so the same sampler, batches and numbers), but the DataLoader's batch call
-    (`__getitems__`) is one Arrow take of the columns the collator reads, returned as `Columns`.
-    `datasets`' own batch read takes one chunk per row and splits the batch into rows for the
-    collator to stack again: 1.64 ms per 128 text rows against 0.14 ms (docs/performance.md).
-    Pickled (to DataLoader workers) as the dataset, i.e. by its cache files, not its Arrow data."""
+    (`__getitems__`) gathers the columns the collator reads straight into one array per column,
+    returned as `Columns`. `datasets`' own batch read takes one chunk per row and splits the batch
+    into rows for the collator to stack again: 2.6 ms per 128 text rows against 0.10 ms
+    (docs/performance.md). Pickled (to DataLoader workers) as the dataset, i.e. by its cache files,
+    not its Arrow data."""
 
     def __init__(self, dataset, modalities=ALL_MODALITIES):
+        import pyarrow as pa
+
         self.dataset, self.modalities = dataset, check_modalities(modalities)
         needed = [*(INPUT_NAMES[m] for m in self.modalities), "label", "example_index"]
         self.table = dataset.data.table.select([c for c in dataset.column_names if c in needed])
         mapping = dataset._indices  # the rows a `train_test_split` or `select` kept (None: all, in order)
-        self.rows = None if mapping is None else mapping.column(0)
+        self.rows = None if mapping is None else mapping.column(0).to_numpy().astype(np.int64)  # stored uint64
+        self.inputs = {name: _ChunkRows(self.table.column(name)) for name in self.table.column_names
+                       if pa.types.is_fixed_size_list(self.table.schema.field(name).type)}  # the model inputs
 
     def __getstate__(self) -> dict:
         return {"dataset": self.dataset, "modalities": self.modalities}
@@ -131,14 +136,35 @@ class BatchReader:
     def __getitems__(self, indices: list) -> Columns:
         import pyarrow as pa
 
-        table = self.table.take(indices if self.rows is None else self.rows.take(indices))
+        rows = np.asarray(indices, dtype=np.int64) if self.rows is None else self.rows[indices]
         out = Columns()
-        for name in table.column_names:
-            column = table.column(name)
-            if pa.types.is_fixed_size_list(column.type):  # a model input: (B, n), copied (writable for torch)
-                out[name] = np.concatenate([c.flatten().to_numpy() for c in column.chunks]).reshape(len(table), -1)
+        for name in self.table.column_names:
+            if name in self.inputs:  # a model input: (B, n), a new (writable) array
+                out[name] = self.inputs[name].gather(rows)
             else:
+                column = self.table.column(name).take(rows)
                 out[name] = np.array(column.to_numpy()) if pa.types.is_integer(column.type) else column.to_pylist()
+        return out
+
+
+class _ChunkRows:
+    """A fixed-size-list column of an Arrow table as one (rows, n) numpy view per chunk (no copy of
+    the memory-mapped cache). `gather` copies the asked rows once into a new array: an Arrow take
+    then a concatenation copied them twice, about 2.5x the time in a training loop (cold caches)."""
+
+    def __init__(self, column):
+        n = column.type.list_size
+        self.views = [chunk.flatten().to_numpy(zero_copy_only=False).reshape(len(chunk), n) for chunk in column.chunks]
+        self.starts = np.cumsum([0] + [len(chunk) for chunk in column.chunks])[:-1]
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        if len(self.views) == 1:
+            return self.views[0][rows]
+        chunk = np.searchsorted(self.starts, rows, side="right") - 1
+        out = np.empty((len(rows), self.views[0].shape[1]), dtype=self.views[0].dtype)
+        for c in np.unique(chunk):
+            here = chunk == c
+            out[here] = self.views[c][rows[here] - self.starts[c]]
         return out
 
 

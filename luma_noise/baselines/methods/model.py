@@ -159,6 +159,9 @@ class MethodModel(PreTrainedModel):
     config_class = MethodConfig
     base_model_prefix = "luma_method"
     main_input_name = "labels"
+    # forward's losses are means over the batch: without this the Trainer (which sees **unused) counts
+    # the labels of every batch and scales the train and eval losses by the number of processes
+    accepts_loss_kwargs = False
 
     def __init__(self, config: MethodConfig):
         super().__init__(config)

@@ -43,10 +43,9 @@ def rank_loss(weight, history, index) -> torch.Tensor:
     t = sign(ĥ_b − ĥ_b'), m = |ĥ_b − ĥ_b'|, L = mean_b max(0, t (w_b − w_b') − m). A constant
     history gives 0.
     """
-    span = history.max() - history.min()
-    if span <= 0:
-        return weight.sum() * 0.0
-    normalised = ((history - history.min()) / span)[index]
+    low = history.min()
+    span = (history.max() - low).clamp_min(torch.finfo(history.dtype).tiny)  # constant: all 0 (no host sync)
+    normalised = ((history - low) / span)[index]
     other = torch.roll(normalised, -1)
     target, margin = torch.sign(normalised - other), (normalised - other).abs()
     return torch.clamp(target * (weight - torch.roll(weight, -1)) - margin, min=0).mean()

@@ -140,7 +140,7 @@ def fit(name, config, seed, split, job: Job) -> tuple:
     transformers.set_seed(seed)
     model = MethodModel(config).use_memory_format(settings.memory_format)
     train = with_example_index(split["train"]) if model.method.needs_index else split["train"]
-    # the same rows and batches as the datasets, read with one Arrow take per batch (collator.BatchReader)
+    # the same rows and batches as the datasets, gathered a batch at a time (collator.BatchReader)
     train, validation = (batch_reader(rows, config.modalities) for rows in (train, split["test"]))
     trainer = transformers.Trainer(
         model=model, args=training_arguments(checkpoints, seed, settings), train_dataset=train,
@@ -169,7 +169,8 @@ def training_arguments(checkpoints: Path, seed: int, settings):
     """The Trainer's arguments of the paper's protocol (BASELINES.md §5) for `settings` (a RunSettings).
 
     Fused AdamW: one kernel per step instead of six passes over every parameter (on this CPU the
-    optimiser took 20-30 % of an MLP step; the same update up to float rounding)."""
+    optimiser took 20-30 % of an MLP step; the same update up to float rounding). No NaN filter on
+    the logged loss: its check of every step's loss waits for the GPU (and a NaN loss should show)."""
     import torch
     import transformers
 
@@ -182,8 +183,8 @@ def training_arguments(checkpoints: Path, seed: int, settings):
         lr_scheduler_kwargs={"factor": PLATEAU_FACTOR, "patience": PLATEAU_PATIENCE},
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="loss", greater_is_better=False,
-        seed=seed, data_seed=seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=settings.device == "cpu", dataloader_num_workers=settings.dataloader_workers,
+        seed=seed, data_seed=seed, report_to="none", logging_nan_inf_filter=False, disable_tqdm=True,
+        remove_unused_columns=False, use_cpu=settings.device == "cpu", dataloader_num_workers=settings.dataloader_workers,
         bf16=settings.precision == "bf16",
         dataloader_pin_memory=settings.device != "cpu" and torch.cuda.is_available())
 

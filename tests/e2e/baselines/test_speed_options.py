@@ -1,9 +1,11 @@
 """The speed options of `train` and `sweep`: `--precision bf16` (the Trainer's bfloat16 autocast,
 recorded in run.json), `--memory-format` (the convolutions' layout, recorded unless contiguous),
-`--dataloader-workers` (speed only: not recorded, same results)."""
+`--dataloader-workers` (speed only: not recorded, same results); and no training step waits for
+the device (no tensor turned into a Python value)."""
 
 import functools
 import json
+import sys
 
 import pytest
 import torch
@@ -130,3 +132,33 @@ def test_validation_uses_its_own_number_of_dropout_passes(mirror, luma_cache, tm
     assert validation_passes({"mode": "fixed", "mc_samples": 100, "val_mc_samples": 3}) == 3
     _, problems = check_run("clean", tmp_path / "x", val_mc_samples=0)
     assert any("val_mc_samples must be an integer >= 1" in p for p in problems)
+
+
+def test_training_steps_make_no_host_round_trip(mirror, luma_cache, tmp_path, monkeypatch):
+    """Between a step's begin and end (forward, loss, backward, optimiser) nothing turns a tensor
+    into a Python value: each such call (`bool`, `item`, ...) would wait for a GPU. Every built-in
+    method, on one and on two modalities; the conversions are counted per step through the
+    Trainer's callbacks."""
+    import transformers
+
+    in_step, seen, steps = [False], [], [0]
+    handler = transformers.trainer_callback.CallbackHandler
+    for event, inside in (("on_step_begin", True), ("on_step_end", False)):
+        def hook(self, *args, _real=getattr(handler, event), _inside=inside, **kwargs):
+            in_step[0], steps[0] = _inside, steps[0] + _inside
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(handler, event, hook)
+    for name in ("__bool__", "__float__", "__int__", "item", "tolist", "cpu", "numpy"):
+        def spy(self, *args, _real=getattr(torch.Tensor, name), _name=name, **kwargs):
+            if in_step[0] and self.device.type != "meta":
+                caller = sys._getframe(1)
+                seen.append(f"{_name} in {caller.f_code.co_filename}:{caller.f_lineno}")
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    for modality in ("image", "image+audio"):
+        out = tmp_path / modality.replace("+", "-")
+        assert main(["train", "clean", "--mirror", str(mirror[0]), "--output-dir", str(out), "--methods", "all",
+                     "--modalities", modality, "--max-epochs", "1", "--mc-samples", "2", "--ensemble-size", "2",
+                     "--batch-size", "32", "--device", "cpu", "--cache-dir", luma_cache]) == 0
+    assert steps[0] > 20 and not in_step[0]  # every run's steps seen, each ended
+    assert not seen, sorted(set(seen))

@@ -1,6 +1,6 @@
 """`train` under `torchrun --nproc_per_node 2` (gloo, CPU) on the fixture mirror: both processes
-train the same model (same steps, same weights after every run), only rank 0 writes outputs
-(one results.json, each log line once), metrics finite."""
+train the same model (same steps, same weights after every run) and log its loss unscaled, only
+rank 0 writes outputs (one results.json, each log line once), metrics finite."""
 
 import contextlib
 import json
@@ -46,6 +46,10 @@ def test_torchrun_two_processes_train_and_only_rank_zero_writes(mirror, tmp_path
         # each process saw half the batches: steps per epoch of 2 x 16 rows
         assert zero["global_step"] == one["global_step"] == 2 * math.ceil(rows_train / (2 * 16))
         assert zero["checksum"] == pytest.approx(one["checksum"], rel=1e-6)  # DDP kept the replicas equal
+        # the losses unscaled: near ln 42 = 3.7 for these barely trained 42-class models (one process:
+        # train 4.7, validation 3.8); the Trainer scales a model's losses by the number of processes
+        # when it takes loss kwargs (7.6 and 9.2 here before MethodModel.accepts_loss_kwargs)
+        assert zero["eval_loss"] < 1.5 * math.log(42) and zero["train_loss"] < 1.5 * math.log(42), zero
     results = json.loads((out / "results.json").read_text())
     assert [(r["method"], r["modality"]) for r in results["results"]] == [("mcd", "image"), ("de", "image")]
     for row in results["results"]:

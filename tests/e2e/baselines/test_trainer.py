@@ -97,19 +97,29 @@ def test_collator_on_raw_rows_equals_the_cached_inputs(mode, clean, tiny_bert):
         assert torch.equal(raw[key], from_cache[key]), key
 
 
-@pytest.mark.parametrize("modalities", [("text",), ("image", "audio", "text")])
-def test_batch_reader_gives_the_batches_of_the_rows(modalities, clean, tiny_bert):
-    """What the Trainer reads in `train` (collator.BatchReader, one Arrow take per batch) equals the
-    collated rows: over a train_test_split's index mapping, with the QMF index column, for a model
-    that uses some of the collator's modalities."""
+@pytest.mark.parametrize("modalities, chunks", [(("text",), 1), (("image", "audio", "text"), 1),
+                                                (("image", "audio", "text"), 4)])
+def test_batch_reader_gives_the_batches_of_the_rows(modalities, chunks, clean, tiny_bert):
+    """What the Trainer reads in `train` (collator.BatchReader, one gather per column and batch)
+    equals the collated rows: over a train_test_split's index mapping, with the QMF index column,
+    for a model that uses some of the collator's modalities, from a table of one or of several
+    Arrow chunks (a cache file holds one per record batch)."""
+    import datasets
+
     from luma_noise.baselines.collator import BatchReader, batch_reader
     from luma_noise.baselines.methods import with_example_index
 
     collator = baselines.LumaCollator(text_model=tiny_bert)  # featurises all three, as `train` does
     split = featurize_dataset(clean["train"], collator).train_test_split(test_size=0.2, seed=3)
     rows = with_example_index(split["train"])
+    if chunks > 1:  # the same rows in several chunks, read through an index mapping again
+        size = -(-len(rows) // chunks)
+        rows = datasets.concatenate_datasets([rows.select(range(first, min(first + size, len(rows)))).flatten_indices()
+                                              for first in range(0, len(rows), size)])
+        rows = rows.select(range(len(rows) - 1, -1, -1))
     reader = batch_reader(rows, modalities)
     assert isinstance(reader, BatchReader) and len(reader) == len(rows)
+    assert reader.table.column(baselines.collator.INPUT_NAMES[modalities[0]]).num_chunks == chunks
     indices = [7, 0, len(rows) - 1, 3, 7]
     batch = collator(reader.__getitems__(indices))
     expected = collator([rows[i] for i in indices])

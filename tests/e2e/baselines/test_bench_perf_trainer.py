@@ -1,0 +1,24 @@
+"""Section 1 of benchmarks/bench_perf.py (the Trainer against bare loops) on a tiny split: a
+smoke test of its wiring, not a timing."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+
+
+def test_trainer_section_pairs_each_trainer_epoch_with_both_bare_loops(monkeypatch):
+    import bench_perf
+
+    runs, real = [], bench_perf._bare_loop
+
+    def counted(*args):  # a bare loop whose epochs are counted
+        epoch = real(*args)
+        return lambda: runs.append(1) or epoch()
+
+    monkeypatch.setattr(bench_perf, "_bare_loop", counted)
+    r = bench_perf.trainer_vs_loop("mcd", "text", rows=48, batch_size=16, val_passes=2, epochs=3)
+    assert len(runs) == 2 * 3  # each bare loop once after each of the Trainer's 3 epochs
+    for name in ("bare", "bare_reading"):
+        assert r[f"trainer_over_{name}_cpu"] > 0 and r[f"{name}_cpu_s"] > 0
+    assert r["trainer_cpu_s"] > 0 and 0 < r["validation_share_cpu"] < 1
