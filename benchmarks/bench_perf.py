@@ -99,8 +99,8 @@ class _PairedEpochs(transformers.TrainerCallback):
 
 
 def _bare_loop(config, optimiser_cls, optimiser_kwargs, batches, memory_format):
-    """One epoch of a bare PyTorch loop over `batches` (an iterable of collated batches) with its
-    own model and a one-group optimiser."""
+    """A bare PyTorch loop with its own model and a one-group optimiser: -> a function that runs one
+    epoch over `batches` (an iterable of collated batches)."""
     torch.manual_seed(0)
     model = MethodModel(config).use_memory_format(memory_format).train()
     optimiser = optimiser_cls(model.parameters(), **optimiser_kwargs)
@@ -150,7 +150,8 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
         out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
         for name, seconds in timer.seconds.items():
             out[f"{name}_s"], out[f"{name}_cpu_s"] = _median_epoch(seconds[1:])
-        out["trainer_fixed_s"] = out["trainer_total_s"] - sum(s[0] for seconds in timer.seconds.values() for s in seconds)
+        timed = sum(s[0] for seconds in timer.seconds.values() for s in seconds)
+        out["trainer_fixed_s"] = out["trainer_total_s"] - timed
         for name in ("bare", "bare_reading"):
             pairs = list(zip(timer.seconds["trainer"], timer.seconds[name]))[1:]
             out[f"trainer_over_{name}"] = statistics.median(t[0] / b[0] for t, b in pairs)

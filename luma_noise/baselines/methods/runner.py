@@ -184,8 +184,8 @@ def training_arguments(checkpoints: Path, seed: int, settings):
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="loss", greater_is_better=False,
         seed=seed, data_seed=seed, report_to="none", logging_nan_inf_filter=False, disable_tqdm=True,
-        remove_unused_columns=False, use_cpu=settings.device == "cpu", dataloader_num_workers=settings.dataloader_workers,
-        bf16=settings.precision == "bf16",
+        remove_unused_columns=False, use_cpu=settings.device == "cpu",
+        dataloader_num_workers=settings.dataloader_workers, bf16=settings.precision == "bf16",
         dataloader_pin_memory=settings.device != "cpu" and torch.cuda.is_available())
 
 
