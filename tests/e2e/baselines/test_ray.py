@@ -33,12 +33,17 @@ def local_ray():
 
 def _kill_once(marker, log):
     """on_event for the tasks: log every event; kill the worker process (as SIGKILL would) right
-    after the first model of the sweep finished, once."""
+    after the first model of the sweep finished, once, writing its pid to `marker`."""
     def on_event(event):
         with open(log, "a") as f:
             f.write(json.dumps({"pid": os.getpid(), **event}) + "\n")
-        if "finished" in event and not os.path.exists(marker):
-            open(marker, "w").close()
+        if "finished" in event:
+            try:  # created atomically: one worker only, which writes its pid there
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
             os._exit(1)
     return on_event
 
@@ -63,7 +68,13 @@ def test_ray_sweep_equals_sequential_survives_a_killed_worker_and_skips_finished
                               **common)
     assert marker.exists() and summary == {**summary, "runs": 2, "skipped": 0, "trained": 2}
     events = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len({e["pid"] for e in events}) == 3  # two tasks at once, and the killed one's retry
+    killed = int(marker.read_text())
+    last = max(i for i, e in enumerate(events) if e["pid"] == killed)
+    # the killed worker says nothing after its "finished"; its task's retry runs in another process:
+    # a new worker, or the other task's worker if that one was idle by then (Ray reuses it)
+    assert "finished" in events[last]
+    assert sum(e.get("finished") == "mcd-image-seed42" for e in events) == 3  # the retry says it again
+    assert len({e["pid"] for e in events}) in (2, 3)
     # the model finished before the kill is not trained again by the retried task: one epoch line per model
     logs = [(p.parent, p.read_text()) for p in (tmp_path / "ray").glob("*/*/train.log")]
     for folder, text in logs:
