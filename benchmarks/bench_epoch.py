@@ -12,10 +12,13 @@ train, 3,360 to validate, as `train_run` splits LUMA's training split), stored a
 CPU) and the validation's share of the epoch, with the time left; then the totals. No final
 evaluation (that is once per run, not per epoch: docs/methods.md#cost).
 
-`--val-mc-samples 100` validates MC dropout as `train` did before issue 19 (100 passes every epoch).
+`--val-mc-samples 100 --prefix-per-pass --memory-format contiguous` validates and trains as `train`
+did before issue 19: 100 MC-dropout passes every epoch, each computing its trunks whole, the
+convolutions contiguous.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -82,6 +85,16 @@ class ValidationClock:
         self.trainer.evaluate = self.original
 
 
+def prefix_per_pass():
+    """MC dropout computes each trunk whole in every pass, as before issue 19: the layers before the
+    first dropout are then an empty prefix (the same masks are drawn: only where the work is done moves)."""
+    from unittest import mock
+
+    from luma_noise.baselines.networks import Branch
+
+    return mock.patch.object(Branch, "cut", property(lambda branch: 0))
+
+
 def one_epoch(method, modality, seed, data, job) -> dict:
     """Train one run of the plan for one epoch through `runner.fit`; its seconds."""
     from luma_noise.baselines.methods.runner import fit, model_config
@@ -108,6 +121,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--memory-format", default=RunSettings.memory_format, choices=MEMORY_FORMATS,
                         help="the convolutions' layout (train's --memory-format; contiguous: as before it existed)")
+    parser.add_argument("--prefix-per-pass", action="store_true",
+                        help="MC dropout recomputes the layers before the first dropout in every pass "
+                             "(as before issue 19)")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows before the 80/20 split (default: LUMA's)")
     parser.add_argument("--json", help="write the rows and totals here")
     args = parser.parse_args(argv)
@@ -125,12 +141,14 @@ def main(argv=None) -> int:
         parser.error(f"unknown runs {unknown}; the plan's: {sorted(names)}")
     plan = sorted(args.runs or names, key=lambda name: WEIGHT.get(name, 100))  # the quick ones first
     print(f"{len(plan)} runs, one epoch each, {args.rows} rows (torch threads: {torch.get_num_threads()}, "
-          f"MC dropout validation passes: {settings.validation_passes}, {settings.memory_format}); building the rows ...",
+          f"MC dropout validation passes: {settings.validation_passes}, prefix "
+          f"{'in every pass' if args.prefix_per_pass else 'once'}, {settings.memory_format}); building the rows ...",
           flush=True)
     used = {m for name in plan for m in modalities_of(names[name][1])}
     data = random_rows(args.rows, [m for m in ALL_MODALITIES if m in used])
     rows, started = [], time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
+    as_before = prefix_per_pass() if args.prefix_per_pass else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory() as folder, as_before:
         job = Job(output_dir=Path(folder), data={"train": data}, settings=settings, say=lambda event: None,
                   collator=LumaCollator(text_model="unused: the rows hold embeddings"))
         for i, name in enumerate(plan):
@@ -151,6 +169,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "total": total,
                                                "val_mc_samples": settings.validation_passes,
+                                               "prefix_per_pass": args.prefix_per_pass,
                                                "memory_format": settings.memory_format}, indent=1))
     return 0
 

@@ -23,3 +23,28 @@ def test_bench_epoch_times_training_and_validation_of_each_run(tmp_path, capsys)
         assert abs(r["training_s"] + r["validation_s"] - r["epoch_s"]) < 1e-9
     assert report["val_mc_samples"] == 4 and report["memory_format"] == "channels_last"  # train's defaults
     assert "one epoch of 2 runs" in capsys.readouterr().out
+
+
+def test_prefix_per_pass_times_the_same_mc_dropout_evaluation():
+    """`--prefix-per-pass` (the validation as before issue 19) moves the layers before the first
+    dropout back into every pass: the same masks are drawn, so the same outputs (up to float32
+    rounding: the same operations in the same order, only on inputs repeated earlier)."""
+    import bench_epoch
+    import torch
+
+    from luma_noise.baselines.methods.model import MethodConfig, MethodModel
+
+    torch.manual_seed(0)
+    config = MethodConfig(method="mcd", modalities=("image", "text"), num_train_examples=3, mc_samples=5)
+    model = MethodModel(config).eval()
+    g = torch.Generator().manual_seed(0)
+    inputs = {"pixel_values": torch.randn(3, 3, 32, 32, generator=g),
+              "text_embeddings": torch.randn(3, 768, generator=g)}
+    with torch.no_grad():
+        once = model(**inputs, generator=torch.Generator().manual_seed(1))
+        with bench_epoch.prefix_per_pass():
+            assert all(branch.cut == 0 for branch in model.members[0].branches.values())
+            every = model(**inputs, generator=torch.Generator().manual_seed(1))
+    assert model.members[0].branches["image"].cut > 0  # restored
+    for key in ("probs", "aleatoric", "epistemic", "logits"):
+        torch.testing.assert_close(getattr(every, key), getattr(once, key), rtol=1e-5, atol=1e-6)
