@@ -4,6 +4,8 @@ T passes (MC dropout) or members (deep ensemble), B examples, C classes, S noise
 Entropies are in nats: in [0, log C].
 """
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -111,15 +113,35 @@ def predictive_probs(mu, sigma, samples: int = 100, generator=None, max_floats: 
     p = (1/(T S)) Σ_t Σ_s softmax(μ_t + σ_t ⊙ ε_s) over classes, for T outputs mu, sigma
     (T, B, C) (dropout passes or members) and S noise draws ε_s (1, 1, C), each shared by the
     passes and the examples (so an example's p does not depend on its batch). Passes are
-    taken in chunks of at most `max_floats` floats of (S, t, B, C).
+    taken in chunks of at most `max_floats` / 4 floats of (S, t, B, C).
+    """
+    return predictive_and_loss(mu, sigma, None, samples, generator, max_floats)[0]
+
+
+def predictive_and_loss(mu, sigma, labels, samples: int = 100, generator=None, max_floats: int = 2 ** 22):
+    """(`predictive_probs`, loss) from one set of draws ε_s; loss None without labels (B,).
+
+    loss = −mean_{t,b} log[(1/S) Σ_s softmax(μ_tb + σ_tb ⊙ ε_s)[y_b]]: the mean over the passes of
+    VT&M's sampling-softmax loss (`losses.sampling_softmax_loss`), on the predictive's own draws,
+    which every pass and example share (common random numbers: each example's loss has the same
+    distribution, does not depend on its batch, and costs no draws or softmax of its own).
     """
     eps = torch.randn((samples, 1, 1, mu.shape[-1]), generator=generator, device=mu.device, dtype=mu.dtype)
-    step = max(1, max_floats // (samples * mu[0].numel()))
-    total = torch.zeros_like(mu[0])
+    # chunks of max_floats / 4: with the whole budget per (S, t, B, C) temporary, T = 100 passes took
+    # 2.4x as long on this project's CPU (docs/performance.md)
+    step = max(1, max_floats // (4 * samples * mu[0].numel()))
+    total, at_label = torch.zeros_like(mu[0]), []
     for start in range(0, mu.shape[0], step):
         chunk = slice(start, start + step)
-        total += F.softmax(mu[chunk] + sigma[chunk] * eps, dim=-1).sum((0, 1))
-    return total / (samples * mu.shape[0])
+        log_probs = F.log_softmax(torch.addcmul(mu[chunk], sigma[chunk], eps), dim=-1)  # (S, t, B, C)
+        if labels is not None:
+            index = labels.view(1, 1, -1, 1).expand(*log_probs.shape[:3], 1)
+            at_label.append(log_probs.gather(-1, index).squeeze(-1))  # (S, t, B)
+        total += log_probs.exp_().sum((0, 1))
+    probs = total / (samples * mu.shape[0])
+    if labels is None:
+        return probs, None
+    return probs, -(torch.logsumexp(torch.cat(at_label, 1), dim=0) - math.log(samples)).mean()
 
 
 def dirichlet_uncertainty(alpha):

@@ -6,6 +6,8 @@ sampling softmax on each member's (μ, σ), the members' mean. Prediction, from 
 (μ_t, σ_t) of shape (T, B, C), dropout passes or members (`passes`): the VT&M split
 (`uncertainty.disentangle`) into aleatoric and epistemic entropies, and the predictive
 distribution `uncertainty.predictive_probs` (fixed) or softmax(μ̄) (faithful, the reference's).
+Evaluation loss (the Trainer's validation): fixed, the mean over the T outputs of the sampling
+softmax loss on the predictive distribution's own draws; faithful, the reference's.
 Faithful mode reproduces the reference's defects 1-4 and 12 (docs/faithful.md).
 """
 
@@ -57,22 +59,23 @@ class SamplingSoftmax(Method):
         """(μ, σ), each (T, B, C): the T dropout passes or members."""
         raise NotImplementedError
 
-    def validation_loss(self, mu, sigma, labels, generator, faithful: bool):
-        """Sampling-softmax loss of the T outputs (T, B, C): the mean of the per-pass or per-member
-        losses; faithful: the members' sum (defect 12)."""
-        if labels is None:
-            return None
-        per_pass = torch.stack([self.vtm_loss(m, s, labels, faithful, generator) for m, s in zip(mu, sigma)])
-        return per_pass.sum() if faithful else per_pass.mean()
+    def faithful_loss(self, mu, sigma, labels, generator):
+        """The reference's validation loss of the T outputs (T, B, C): the members' sum of their
+        losses (defect 12)."""
+        return torch.stack([self.vtm_loss(m, s, labels, True, generator) for m, s in zip(mu, sigma)]).sum()
 
     def network_evaluate(self, model, inputs, labels, generator) -> Evaluation:
+        """Fixed: the loss is the mean of the per-pass (per-member) losses, on the predictive
+        distribution's own noise draws (`uncertainty.predictive_and_loss`)."""
         mu, sigma = self.passes(model, inputs, generator)
         faithful, samples = model.config.mode == "faithful", self.config.softmax_samples
         mean_probs, aleatoric, epistemic = uncertainty.disentangle(
             mu, sigma, samples, faithful=faithful, ensemble=self.ensemble, generator=generator)
-        probs = mean_probs if faithful else uncertainty.predictive_probs(mu, sigma, samples, generator,
-                                                                          self.config.mc_chunk_floats)
-        loss = self.validation_loss(mu, sigma, labels, generator, faithful)
+        if faithful:
+            probs, loss = mean_probs, None if labels is None else self.faithful_loss(mu, sigma, labels, generator)
+        else:
+            probs, loss = uncertainty.predictive_and_loss(mu, sigma, labels, samples, generator,
+                                                          self.config.mc_chunk_floats)
         return Evaluation(Prediction(probs=probs, aleatoric=aleatoric, epistemic=epistemic), loss=loss,
                           logits=mu.mean(0), batch_loss=self.batch_loss(loss, labels, faithful))
 

@@ -22,7 +22,7 @@ def test_predictive_probs_is_the_mean_over_passes_and_noise_samples():
     torch.manual_seed(0)
     mu, sigma = torch.randn(5, 3, 7) * 2, torch.rand(5, 3, 7) * 3
     got = uncertainty.predictive_probs(mu, sigma, samples=11, generator=torch.Generator().manual_seed(4),
-                                       max_floats=200)  # chunks of two passes
+                                       max_floats=2000)  # chunks of two passes
     eps = torch.randn((11, 1, 1, 7), generator=torch.Generator().manual_seed(4))[:, 0, 0]
     brute = sum(torch.softmax(mu[t] + sigma[t] * eps[s], -1) for t in range(5) for s in range(11)) / 55
     torch.testing.assert_close(got, brute)
@@ -30,6 +30,36 @@ def test_predictive_probs_is_the_mean_over_passes_and_noise_samples():
     assert (got - torch.softmax(mu.mean(0), -1)).abs().max() > 0.05  # not the softmax of the mean logits
     alone = uncertainty.predictive_probs(mu[:, :1], sigma[:, :1], 11, torch.Generator().manual_seed(4))
     torch.testing.assert_close(alone[0], got[0])  # an example's distribution does not depend on its batch
+
+
+def test_fixed_evaluation_loss_is_the_per_pass_sampling_softmax_loss_on_the_predictive_draws():
+    """`predictive_and_loss`: the predictive distribution as `predictive_probs` (the same draws, to
+    float rounding: exp of the log-softmax), and the mean over passes of VT&M's loss on those draws."""
+    torch.manual_seed(0)
+    mu, sigma, labels = torch.randn(5, 3, 7) * 2, torch.rand(5, 3, 7) * 3, torch.tensor([0, 6, 2])
+    probs, loss = uncertainty.predictive_and_loss(mu, sigma, labels, 11, torch.Generator().manual_seed(4),
+                                                  max_floats=2000)  # chunks of two passes
+    torch.testing.assert_close(probs, uncertainty.predictive_probs(mu, sigma, 11, torch.Generator().manual_seed(4)))
+    eps = torch.randn((11, 1, 1, 7), generator=torch.Generator().manual_seed(4))[:, 0, 0]
+    brute = -sum(torch.stack([torch.softmax(mu[t, b] + sigma[t, b] * eps[s], -1)[labels[b]] for s in range(11)])
+                 .mean().log() for t in range(5) for b in range(3)) / 15
+    torch.testing.assert_close(loss, brute)
+    assert uncertainty.predictive_and_loss(mu, sigma, None, 11)[1] is None
+
+
+def test_fixed_evaluation_loss_has_the_training_losss_expectation():
+    """Drawn per example (training) or shared by the examples and passes (evaluation), ε gives the
+    loss the same expectation: the means of 400 seeded draws of each agree within 4 standard errors
+    of their difference."""
+    torch.manual_seed(1)
+    mu, sigma, labels = torch.randn(1, 16, 5), torch.rand(1, 16, 5) * 2, torch.randint(0, 5, (16,))
+    shared = torch.stack([uncertainty.predictive_and_loss(mu, sigma, labels, 20, torch.Generator().manual_seed(i))[1]
+                          for i in range(400)])
+    apart = torch.stack([losses.sampling_softmax_loss(mu[0], sigma[0], labels, 20,
+                                                      generator=torch.Generator().manual_seed(i)) for i in range(400)])
+    error = (shared.var() / 400 + apart.var() / 400).sqrt()
+    assert abs(shared.mean() - apart.mean()) <= 4 * error
+    assert shared.std() > 0 and apart.std() > 0
 
 
 def _model(method, mode="fixed", **extra):
@@ -54,8 +84,16 @@ def test_model_probs_are_the_methods_predictive_distribution(method):
         mu, sigma = fixed.method.passes(fixed, {"text_embeddings": texts}, generator)
         uncertainty.disentangle(mu, sigma, 50, generator=generator)
         expected = uncertainty.predictive_probs(mu, sigma, 50, generator)
+        labels = torch.arange(9) % 3
+        validated = fixed(text_embeddings=texts, labels=labels, generator=torch.Generator().manual_seed(5))
+        generator = torch.Generator().manual_seed(5)
+        uncertainty.disentangle(*fixed.method.passes(fixed, {"text_embeddings": texts}, generator), 50,
+                                generator=generator)
+        _, loss = uncertainty.predictive_and_loss(mu, sigma, labels, 50, generator)
     assert fixed.predictive == "sampling-softmax-mean"
     torch.testing.assert_close(out.probs, expected)
+    torch.testing.assert_close(validated.probs, out.probs)  # the loss takes no draws of its own
+    torch.testing.assert_close(validated.loss, loss)  # the mean of the per-pass losses on those draws
     torch.testing.assert_close(out.logits, mu.mean(0))
     assert (out.probs - torch.softmax(out.logits, -1)).abs().max() > 0.01
     faithful = _model(method, "faithful")

@@ -163,8 +163,8 @@ def _losses(model, labels, rows, calls):
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         mu, sigma = model.method.passes(model, {"text_embeddings": rows_in}, generator)
-        mean = model.method.validation_loss(mu.repeat(1, calls, 1), sigma.repeat(1, calls, 1), labels.repeat(calls),
-                                            generator, faithful=model.config.mode == "faithful").item()
+        mean = model.method.faithful_loss(mu.repeat(1, calls, 1), sigma.repeat(1, calls, 1), labels.repeat(calls),
+                                           generator).item()
         return mean, model(text_embeddings=rows_in, labels=labels, generator=generator).loss.item()
 
 
