@@ -31,7 +31,8 @@ RUNS = [("mcd", "image"), ("mcd", "audio"), ("mcd", "text"), ("mcd", "multimodal
 
 
 def modalities(run_modality):
-    return ("image", "audio", "text") if run_modality == "multimodal" else (run_modality,)
+    """"multimodal" (all three), one modality, or several joined by "+" ("image+text")."""
+    return ("image", "audio", "text") if run_modality == "multimodal" else tuple(run_modality.split("+"))
 
 
 def batch_of(mods, size):

@@ -20,6 +20,9 @@
    over a train_test_split's rows as `train` reads them; the tensors are tested equal.
 7. memory format: an MC dropout training step and a validation batch (T_val passes) with the
    convolutions contiguous against channels_last (`--memory-format`, the default).
+8. predictive: MC dropout's and the deep ensemble's evaluation of T outputs (the predictive
+   distribution and the loss, `uncertainty.predictive_and_loss`) against the plain one it replaced
+   (a softmax per chunk of the whole budget, and each pass's loss on its own draws).
 Random inputs of the real shapes; timings on a shared machine are noisy: compare ratios, prefer
 the CPU-time ratios with --threads 1, and repeat (--repeats).
 """
@@ -122,13 +125,17 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     (warm). Also: the Trainer's fixed cost per train() call, one pass of its DataLoader alone, and
     the validation's seconds (MC passes = val_passes) through the Trainer's evaluate."""
     from luma_noise.baselines.collator import LumaCollator, batch_reader
+    from luma_noise.baselines.methods.model import with_example_index
+    from luma_noise.baselines.model import AnnealingCallback
     from luma_noise.baselines.methods.runner import training_arguments
     from luma_noise.baselines.settings import RunSettings
 
     mods = modalities(run_modality)
     data, validation = _dataset(mods, rows), _dataset(mods, max(1, rows // 4), seed=1)  # 80/20 split
     collator = LumaCollator(text_model="unused: the rows hold embeddings", modalities=mods)
-    config = MethodConfig(method=method, modalities=mods, ensemble_size=10)
+    config = MethodConfig(method=method, modalities=mods, ensemble_size=10, num_train_examples=rows)
+    if config.build_method().needs_index:  # as methods.runner.fit
+        data = with_example_index(data)
     settings = RunSettings(batch_size=batch_size, max_epochs=epochs, device="cpu", dataloader_workers=0, precision="fp32")
     out = {"run": f"{method}-{run_modality}", "rows": rows}
     order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
@@ -144,7 +151,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
         timer = _PairedEpochs(bare=_bare_loop(config, *optimiser, collated, settings.memory_format),
                               bare_reading=_bare_loop(config, *optimiser, reading, settings.memory_format))
         trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
-                                       data_collator=collator, callbacks=[timer])  # as methods.runner.fit
+                                       data_collator=collator, callbacks=[AnnealingCallback(), timer])  # as fit
         start = _clock()
         trainer.train()
         out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
@@ -318,6 +325,41 @@ def memory_format(run_modality, val_passes=4, batch_size=128, rounds=3) -> dict:
                for name in ("train", "validation")}}
 
 
+def plain_predictive_and_loss(mu, sigma, labels, samples=100, generator=None, max_floats=2 ** 22):
+    """The evaluation `uncertainty.predictive_and_loss` replaced: the predictive's softmax over chunks
+    of `max_floats` floats, and each pass's `losses.sampling_softmax_loss` on draws of its own."""
+    from luma_noise.baselines import losses
+
+    eps = torch.randn((samples, 1, 1, mu.shape[-1]), generator=generator)
+    step = max(1, max_floats // (samples * mu[0].numel()))
+    total = torch.zeros_like(mu[0])
+    for start in range(0, len(mu), step):
+        total += torch.softmax(mu[start:start + step] + sigma[start:start + step] * eps, -1).sum((0, 1))
+    loss = torch.stack([losses.sampling_softmax_loss(m, s, labels, samples, generator=generator)
+                        for m, s in zip(mu, sigma)]).mean()
+    return total / (samples * len(mu)), loss
+
+
+def predictive(passes, batch_size=128, classes=42, rounds=3) -> dict:
+    """CPU ms of the evaluation of `passes` outputs (T, B, C) of a batch, now and plain (each the
+    best of `rounds` interleaved rounds of 3 calls)."""
+    from luma_noise.baselines import uncertainty
+
+    torch.manual_seed(0)
+    mu, sigma = torch.randn(passes, batch_size, classes) * 2, torch.rand(passes, batch_size, classes)
+    labels = torch.randint(0, classes, (batch_size,))
+    best = {}
+    for _ in range(rounds):
+        for name, fn in (("now", uncertainty.predictive_and_loss), ("plain", plain_predictive_and_loss)):
+            fn(mu, sigma, labels, 100, torch.Generator().manual_seed(0))
+            start = time.process_time()
+            for _ in range(3):
+                fn(mu, sigma, labels, 100, torch.Generator().manual_seed(0))
+            best[name] = min(best.get(name, float("inf")), (time.process_time() - start) / 3)
+    return {"passes": passes, "now_ms": 1000 * best["now"], "plain_ms": 1000 * best["plain"],
+            "ratio": best["plain"] / best["now"]}
+
+
 def _section(out, key, title, measure, networks, line) -> None:
     """Print `title`, then measure(m) for each network m, printed by `line`(result); the results in out[key]."""
     print(title)
@@ -346,6 +388,8 @@ def main(argv=None) -> int:
                         help="inputs for section 6 (none: skip it)")
     parser.add_argument("--formats", nargs="*", default=["image", "audio"], metavar="MODALITY",
                         help="networks for section 7 (none: skip it)")
+    parser.add_argument("--predictive", nargs="*", type=int, default=[4, 100], metavar="T",
+                        help="passes (outputs) for section 8 (none: skip it)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -391,6 +435,9 @@ def main(argv=None) -> int:
                        f"{r['train_channels_last_cpu_s']:.3f} s = {r['train_speedup']:.2f}x; validation batch "
                        f"{r['validation_contiguous_cpu_s']:.3f} / {r['validation_channels_last_cpu_s']:.3f} s = "
                        f"{r['validation_speedup']:.2f}x")
+    _section(out, "predictive", "8. sampling-softmax evaluation of T outputs, batch of 128: plain / now CPU time:",
+             predictive, args.predictive,
+             lambda r: f"T = {r['passes']:<4} {r['plain_ms']:.1f} / {r['now_ms']:.1f} ms = {r['ratio']:.2f}x")
     out["flops"] = None if args.skip_flops else {layout: flops(memory_format=layout)
                                                    for layout in ("contiguous", "channels_last")}
     for layout, f in (out["flops"] or {}).items():

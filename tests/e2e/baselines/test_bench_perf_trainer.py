@@ -22,3 +22,12 @@ def test_trainer_section_pairs_each_trainer_epoch_with_both_bare_loops(monkeypat
     for name in ("bare", "bare_reading"):
         assert r[f"trainer_over_{name}_cpu"] > 0 and r[f"{name}_cpu_s"] > 0
     assert r["trainer_cpu_s"] > 0 and 0 < r["validation_share_cpu"] < 1
+
+
+def test_trainer_section_runs_any_method_as_the_runner_does():
+    """QMF on two fused modalities: the rows get the example index its history needs and the
+    Trainer the annealing callback, as `methods.runner.fit` gives them."""
+    import bench_perf
+
+    r = bench_perf.trainer_vs_loop("qmf", "image+text", rows=48, batch_size=16, val_passes=2, epochs=2)
+    assert r["run"] == "qmf-image+text" and r["trainer_over_bare_cpu"] > 0 and 0 < r["validation_share_cpu"] < 1

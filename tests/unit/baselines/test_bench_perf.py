@@ -64,6 +64,26 @@ def test_memory_format_section_times_both_layouts():
         assert r[f"{name}_speedup"] == r[f"{name}_contiguous_cpu_s"] / r[f"{name}_channels_last_cpu_s"]
 
 
+
+def test_predictive_section_compares_with_the_evaluation_it_replaced():
+    """Section 8's plain path is the evaluation before `predictive_and_loss`: the same predictive
+    distribution from the same draws (to float rounding), and each pass's loss on its own draws."""
+    from bench_perf import plain_predictive_and_loss, predictive
+
+    from luma_noise.baselines import losses, uncertainty
+
+    torch.manual_seed(0)
+    mu, sigma, labels = torch.randn(3, 4, 5), torch.rand(3, 4, 5), torch.tensor([0, 1, 4, 2])
+    probs, loss = plain_predictive_and_loss(mu, sigma, labels, 7, torch.Generator().manual_seed(1), max_floats=300)
+    torch.testing.assert_close(probs, uncertainty.predictive_probs(mu, sigma, 7, torch.Generator().manual_seed(1)))
+    generator = torch.Generator().manual_seed(1)
+    torch.randn((7, 1, 1, 5), generator=generator)  # the predictive's draws come first
+    expected = torch.stack([losses.sampling_softmax_loss(m, s, labels, 7, generator=generator)
+                            for m, s in zip(mu, sigma)])
+    torch.testing.assert_close(loss, expected.mean())
+    r = predictive(2, batch_size=4, classes=5, rounds=1)
+    assert r["passes"] == 2 and r["now_ms"] > 0 and r["ratio"] == r["plain_ms"] / r["now_ms"]
+
 def test_bench_methods_runs_every_builtin_method(capsys):
     """benchmarks/bench_methods.py builds, steps and evaluates every built-in method (tiny sizes: a
     smoke test of the benchmark's wiring, not a timing)."""
