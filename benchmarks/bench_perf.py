@@ -335,14 +335,17 @@ def plain_predictive_and_loss(mu, sigma, labels, samples=100, generator=None, ma
     total = torch.zeros_like(mu[0])
     for start in range(0, len(mu), step):
         total += torch.softmax(mu[start:start + step] + sigma[start:start + step] * eps, -1).sum((0, 1))
+    if labels is None:
+        return total / (samples * len(mu)), None
     loss = torch.stack([losses.sampling_softmax_loss(m, s, labels, samples, generator=generator)
                         for m, s in zip(mu, sigma)]).mean()
     return total / (samples * len(mu)), loss
 
 
 def predictive(passes, batch_size=128, classes=42, rounds=3) -> dict:
-    """CPU ms of the evaluation of `passes` outputs (T, B, C) of a batch, now and plain (each the
-    best of `rounds` interleaved rounds of 3 calls)."""
+    """CPU ms of the evaluation of `passes` outputs (T, B, C) of a batch, now and plain, with labels
+    (the validation: distribution and loss) and without (the final evaluation: the distribution);
+    each the best of `rounds` interleaved rounds of 3 calls."""
     from luma_noise.baselines import uncertainty
 
     torch.manual_seed(0)
@@ -351,13 +354,15 @@ def predictive(passes, batch_size=128, classes=42, rounds=3) -> dict:
     best = {}
     for _ in range(rounds):
         for name, fn in (("now", uncertainty.predictive_and_loss), ("plain", plain_predictive_and_loss)):
-            fn(mu, sigma, labels, 100, torch.Generator().manual_seed(0))
-            start = time.process_time()
-            for _ in range(3):
-                fn(mu, sigma, labels, 100, torch.Generator().manual_seed(0))
-            best[name] = min(best.get(name, float("inf")), (time.process_time() - start) / 3)
-    return {"passes": passes, "now_ms": 1000 * best["now"], "plain_ms": 1000 * best["plain"],
-            "ratio": best["plain"] / best["now"]}
+            for kind, given in (("validation", labels), ("final", None)):
+                fn(mu, sigma, given, 100, torch.Generator().manual_seed(0))
+                start = time.process_time()
+                for _ in range(3):
+                    fn(mu, sigma, given, 100, torch.Generator().manual_seed(0))
+                key = f"{kind}_{name}_ms"
+                best[key] = min(best.get(key, float("inf")), 1000 * (time.process_time() - start) / 3)
+    return {"passes": passes, **best, **{f"{kind}_ratio": best[f"{kind}_plain_ms"] / best[f"{kind}_now_ms"]
+                                         for kind in ("validation", "final")}}
 
 
 def _section(out, key, title, measure, networks, line) -> None:
@@ -437,7 +442,9 @@ def main(argv=None) -> int:
                        f"{r['validation_speedup']:.2f}x")
     _section(out, "predictive", "8. sampling-softmax evaluation of T outputs, batch of 128: plain / now CPU time:",
              predictive, args.predictive,
-             lambda r: f"T = {r['passes']:<4} {r['plain_ms']:.1f} / {r['now_ms']:.1f} ms = {r['ratio']:.2f}x")
+             lambda r: f"T = {r['passes']:<4} " + "; ".join(
+                 f"{kind} {r[f'{kind}_plain_ms']:.1f} / {r[f'{kind}_now_ms']:.1f} ms = {r[f'{kind}_ratio']:.2f}x"
+                 for kind in ("validation", "final")))
     out["flops"] = None if args.skip_flops else {layout: flops(memory_format=layout)
                                                    for layout in ("contiguous", "channels_last")}
     for layout, f in (out["flops"] or {}).items():

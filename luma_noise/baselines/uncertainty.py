@@ -127,8 +127,8 @@ def predictive_and_loss(mu, sigma, labels, samples: int = 100, generator=None, m
     distribution, does not depend on its batch, and costs no draws or softmax of its own).
     """
     eps = torch.randn((samples, 1, 1, mu.shape[-1]), generator=generator, device=mu.device, dtype=mu.dtype)
-    # chunks of max_floats / 4: with the whole budget per (S, t, B, C) temporary, T = 100 passes took
-    # 2.4x as long on this project's CPU (docs/performance.md)
+    # chunks of max_floats / 4 floats: with the whole budget per (S, t, B, C) temporary (the log-softmax,
+    # then its exponent in place), T = 100 passes took 2.4x as long on this project's CPU
     step = max(1, max_floats // (4 * samples * mu[0].numel()))
     total, at_label = torch.zeros_like(mu[0]), []
     for start in range(0, mu.shape[0], step):

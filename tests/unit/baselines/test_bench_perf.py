@@ -81,8 +81,10 @@ def test_predictive_section_compares_with_the_evaluation_it_replaced():
     expected = torch.stack([losses.sampling_softmax_loss(m, s, labels, 7, generator=generator)
                             for m, s in zip(mu, sigma)])
     torch.testing.assert_close(loss, expected.mean())
+    assert plain_predictive_and_loss(mu, sigma, None, 7)[1] is None  # the final evaluation: no loss
     r = predictive(2, batch_size=4, classes=5, rounds=1)
-    assert r["passes"] == 2 and r["now_ms"] > 0 and r["ratio"] == r["plain_ms"] / r["now_ms"]
+    for kind in ("validation", "final"):
+        assert r[f"{kind}_now_ms"] > 0 and r[f"{kind}_ratio"] == r[f"{kind}_plain_ms"] / r[f"{kind}_now_ms"]
 
 def test_bench_methods_runs_every_builtin_method(capsys):
     """benchmarks/bench_methods.py builds, steps and evaluates every built-in method (tiny sizes: a
