@@ -126,8 +126,8 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     the validation's seconds (MC passes = val_passes) through the Trainer's evaluate."""
     from luma_noise.baselines.collator import LumaCollator, batch_reader
     from luma_noise.baselines.methods.model import with_example_index
-    from luma_noise.baselines.model import AnnealingCallback
     from luma_noise.baselines.methods.runner import training_arguments
+    from luma_noise.baselines.model import AnnealingCallback
     from luma_noise.baselines.settings import RunSettings
 
     mods = modalities(run_modality)

@@ -7,12 +7,13 @@ ensemble, bf16 autocast) recorded on the code before the port (commit f3927bd, `
 `train._train_run`); this test passed on them exactly after the port (8a615e1), and again with
 the flat numpy inputs of the training path; they were recorded once more (`python -m
 tests.support.paper_port record`) when the optimiser became fused AdamW, which changes the
-training trajectories at float32 rounding, and when fixed mode's evaluation loss came to be computed
-on the predictive distribution's draws (`uncertainty.predictive_and_loss`: the validation losses
-changed, no stopping epoch did, the prediction arrays moved by at most 1.2e-8 (float32 rounding of
-exp(log-softmax)) and 2.4e-4 under bf16; the faithful records stayed byte for byte). They run with `memory_format="contiguous"`, the layout
-of the convolutions then (`channels_last`, the default since, draws the image branch's dropout
-masks in another order; `test_paper.py` checks that the two layouts agree without dropout). With
+training trajectories at float32 rounding, and when fixed mode's evaluation loss came to be
+computed on the predictive distribution's draws (`uncertainty.predictive_and_loss`: the validation
+losses changed, no stopping epoch did, the prediction arrays moved by at most 1.2e-8 (float32
+rounding of exp(log-softmax)) and 2.4e-4 under bf16; the faithful records stayed byte for byte).
+They run with `memory_format="contiguous"`, the layout of the convolutions then (`channels_last`,
+the default since, draws the image branch's dropout masks in another order; `test_paper.py` checks
+that the two layouts agree without dropout). With
 the deep ensemble's members called one by one as before (`--method-option de.batched=never`),
 every recorded number must come back equal: the same
 parameters are created in the same order from the same seed, and every random draw

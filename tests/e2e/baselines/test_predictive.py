@@ -47,7 +47,7 @@ def test_fixed_evaluation_loss_is_the_per_pass_sampling_softmax_loss_on_the_pred
     assert uncertainty.predictive_and_loss(mu, sigma, None, 11)[1] is None
 
 
-def test_fixed_evaluation_loss_has_the_training_losss_expectation():
+def test_fixed_evaluation_loss_has_the_expectation_of_the_training_loss():
     """Drawn per example (training) or shared by the examples and passes (evaluation), ε gives the
     loss the same expectation: the means of 400 seeded draws of each agree within 4 standard errors
     of their difference."""
@@ -86,9 +86,9 @@ def test_model_probs_are_the_methods_predictive_distribution(method):
         expected = uncertainty.predictive_probs(mu, sigma, 50, generator)
         labels = torch.arange(9) % 3
         validated = fixed(text_embeddings=texts, labels=labels, generator=torch.Generator().manual_seed(5))
-        generator = torch.Generator().manual_seed(5)
-        uncertainty.disentangle(*fixed.method.passes(fixed, {"text_embeddings": texts}, generator), 50,
-                                generator=generator)
+        generator = torch.Generator().manual_seed(5)  # again: the loss follows the same draws
+        fixed.method.passes(fixed, {"text_embeddings": texts}, generator)
+        uncertainty.disentangle(mu, sigma, 50, generator=generator)
         _, loss = uncertainty.predictive_and_loss(mu, sigma, labels, 50, generator)
     assert fixed.predictive == "sampling-softmax-mean"
     torch.testing.assert_close(out.probs, expected)

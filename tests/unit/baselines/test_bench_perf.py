@@ -64,7 +64,6 @@ def test_memory_format_section_times_both_layouts():
         assert r[f"{name}_speedup"] == r[f"{name}_contiguous_cpu_s"] / r[f"{name}_channels_last_cpu_s"]
 
 
-
 def test_predictive_section_compares_with_the_evaluation_it_replaced():
     """Section 8's plain path is the evaluation before `predictive_and_loss`: the same predictive
     distribution from the same draws (to float rounding), and each pass's loss on its own draws."""
@@ -85,6 +84,7 @@ def test_predictive_section_compares_with_the_evaluation_it_replaced():
     r = predictive(2, batch_size=4, classes=5, rounds=1)
     for kind in ("validation", "final"):
         assert r[f"{kind}_now_ms"] > 0 and r[f"{kind}_ratio"] == r[f"{kind}_plain_ms"] / r[f"{kind}_now_ms"]
+
 
 def test_bench_methods_runs_every_builtin_method(capsys):
     """benchmarks/bench_methods.py builds, steps and evaluates every built-in method (tiny sizes: a
