@@ -10,7 +10,8 @@ split, the checkpoint. The rows are random inputs of the real shapes, 16,800 of 
 train, 3,360 to validate, as `train_run` splits LUMA's training split), stored and read as
 `featurize_dataset` stores them. Prints, per run, the training and validation seconds (wall and
 CPU) and the validation's share of the epoch, with the time left; then the totals. No final
-evaluation (that is once per run, not per epoch: docs/methods.md#cost).
+evaluation (that is once per run, not per epoch: docs/methods.md#cost). The libraries the
+validation's measures import (torchmetrics, about a second) are imported before the timed runs.
 
 `--val-mc-samples 100 --prefix-per-pass --memory-format contiguous` validates and trains as `train`
 did before issue 19: 100 MC-dropout passes every epoch, each computing its trunks whole, the
@@ -95,6 +96,16 @@ def prefix_per_pass():
     return mock.patch.object(Branch, "cut", property(lambda branch: 0))
 
 
+def import_measures() -> float:
+    """Import what the first validation's measures import (torchmetrics, scikit-learn), once per
+    process and not per epoch, before the timed runs; its seconds."""
+    from luma_noise.baselines.methods.evaluation import measures
+
+    start = time.perf_counter()
+    measures({"probs": np.full((4, 2), 0.5), "labels": np.array([0, 1, 0, 1])})
+    return time.perf_counter() - start
+
+
 def one_epoch(method, modality, seed, data, job) -> dict:
     """Train one run of the plan for one epoch through `runner.fit`; its seconds."""
     from luma_noise.baselines.methods.runner import fit, model_config
@@ -140,6 +151,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown runs {unknown}; the plan's: {sorted(names)}")
     plan = sorted(args.runs or names, key=lambda name: WEIGHT.get(name, 100))  # the quick ones first
+    print(f"importing the measures' libraries (once per process, not timed): {import_measures():.1f} s", flush=True)
     print(f"{len(plan)} runs, one epoch each, {args.rows} rows (torch threads: {torch.get_num_threads()}, "
           f"MC dropout validation passes: {settings.validation_passes}, prefix "
           f"{'in every pass' if args.prefix_per_pass else 'once'}, {settings.memory_format}); building the rows ...",
