@@ -2,8 +2,9 @@
 
     python benchmarks/bench_perf.py [--runs mcd:image mcd:text de:image] [--rows 1024] [--json out.json]
 
-1. trainer: an epoch through `transformers.Trainer` (the `train` command's arguments, no
-   validation) against a bare PyTorch loop over the same network, batches and Adam, the paths
+1. trainer: an epoch through the Trainer `train` uses (`methods.trainer.LumaTrainer`; with
+   --stock-trainer also `transformers.Trainer`), the `train` command's arguments, no validation,
+   against a bare PyTorch loop over the same network, batches and Adam, the paths
    alternating epoch by epoch in one process (goal <= 1.15x): over batches collated beforehand
    (the floor), and reading them each epoch through a plain DataLoader as the Trainer does.
 2. validation: the share of an epoch's time that the per-epoch validation takes in fixed mode
@@ -28,6 +29,7 @@ the CPU-time ratios with --threads 1, and repeat (--repeats).
 """
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -116,8 +118,9 @@ def _bare_loop(config, optimiser_cls, optimiser_kwargs, batches, memory_format):
     return epoch
 
 
-def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=6) -> dict:
-    """Training epochs through the Trainer (the `train` command's arguments, its dataset format and
+def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, epochs=6, stock=False) -> dict:
+    """Training epochs through the Trainer (`train`'s LumaTrainer, or the stock `transformers.Trainer`
+    if `stock`; the `train` command's arguments, its dataset format and
     LumaCollator; no validation, no checkpoint), each followed by one epoch of two bare loops over
     the same network and the optimiser the Trainer builds: "bare" over the same batches collated
     beforehand (the floor), "bare_reading" reading them each epoch through a plain DataLoader
@@ -127,6 +130,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     from luma_noise.baselines.collator import LumaCollator, batch_reader
     from luma_noise.baselines.methods.model import with_example_index
     from luma_noise.baselines.methods.runner import training_arguments
+    from luma_noise.baselines.methods.trainer import LumaTrainer
     from luma_noise.baselines.model import AnnealingCallback
     from luma_noise.baselines.settings import RunSettings
 
@@ -137,7 +141,7 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
     if config.build_method().needs_index:  # as methods.runner.fit
         data = with_example_index(data)
     settings = RunSettings(batch_size=batch_size, max_epochs=epochs, device="cpu", dataloader_workers=0, precision="fp32")
-    out = {"run": f"{method}-{run_modality}", "rows": rows}
+    out = {"run": f"{method}-{run_modality}", "rows": rows, "trainer": "stock" if stock else "luma"}
     order = torch.randperm(rows, generator=torch.Generator().manual_seed(0)).tolist()
     collated = [collator([data[i] for i in order[first:first + batch_size]]) for first in range(0, rows, batch_size)]
     reading = torch.utils.data.DataLoader(batch_reader(data, mods), batch_size, shuffle=True, collate_fn=collator,
@@ -150,8 +154,9 @@ def trainer_vs_loop(method, run_modality, rows, batch_size=128, val_passes=10, e
         optimiser = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
         timer = _PairedEpochs(bare=_bare_loop(config, *optimiser, collated, settings.memory_format),
                               bare_reading=_bare_loop(config, *optimiser, reading, settings.memory_format))
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=batch_reader(data, mods),
-                                       data_collator=collator, callbacks=[AnnealingCallback(), timer])  # as fit
+        trainer = (transformers.Trainer if stock else LumaTrainer)(
+            model=model, args=args, train_dataset=batch_reader(data, mods), data_collator=collator,
+            callbacks=[AnnealingCallback(), timer])  # as fit
         start = _clock()
         trainer.train()
         out["trainer_total_s"], out["trainer_total_cpu_s"] = _since(start)
@@ -395,6 +400,8 @@ def main(argv=None) -> int:
                         help="networks for section 7 (none: skip it)")
     parser.add_argument("--predictive", nargs="*", type=int, default=[4, 100], metavar="T",
                         help="passes (outputs) for section 8 (none: skip it)")
+    parser.add_argument("--stock-trainer", action="store_true",
+                        help="sections 1-2 also time the stock transformers.Trainer (after LumaTrainer, each repeat)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -404,21 +411,23 @@ def main(argv=None) -> int:
           f"(fixed mode, T_val = {args.val_passes}):")
     for spec in args.runs:
         method, run_modality = spec.split(":")
-        for repeat in range(args.repeats):
-            r = trainer_vs_loop(method, run_modality, args.rows, val_passes=args.val_passes)
+        for repeat, stock in itertools.product(range(args.repeats), (False, True) if args.stock_trainer else (False,)):
+            r = trainer_vs_loop(method, run_modality, args.rows, val_passes=args.val_passes, stock=stock)
             out["trainer"].append(r)
-            print(f"  {r['run']:<10} CPU s: trainer {r['trainer_cpu_s']:6.2f}  bare {r['bare_cpu_s']:6.2f}  "
+            print(f"  {r['run']:<10} {r['trainer']:<5} CPU s: trainer {r['trainer_cpu_s']:6.2f}  "
+                  f"bare {r['bare_cpu_s']:6.2f}  "
                   f"ratio {r['trainer_over_bare_cpu']:.2f}x (wall {r['trainer_over_bare']:.2f}x); against a bare loop "
                   f"reading the same way {r['trainer_over_bare_reading_cpu']:.2f}x; DataLoader alone "
                   f"{r['dataloader_cpu_s']:.2f}; fixed per train() {r['trainer_fixed_s']:.2f} wall s; validation "
                   f"{100 * r['validation_share_cpu']:.0f} % of the epoch (wall {100 * r['validation_share']:.0f} %)",
                   flush=True)
-        mine = [r for r in out["trainer"] if r["run"] == f"{method}-{run_modality}"]
-        if len(mine) > 1:
-            print(f"  {mine[0]['run']:<10} median over {len(mine)}: ratio "
-                  f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x (reading: "
-                  f"{statistics.median(r['trainer_over_bare_reading_cpu'] for r in mine):.2f}x), validation "
-                  f"{100 * statistics.median(r['validation_share_cpu'] for r in mine):.0f} %", flush=True)
+        for trainer in ("luma", "stock"):
+            mine = [r for r in out["trainer"] if r["run"] == f"{method}-{run_modality}" and r["trainer"] == trainer]
+            if len(mine) > 1:
+                print(f"  {mine[0]['run']:<10} {trainer:<5} median over {len(mine)}: ratio "
+                      f"{statistics.median(r['trainer_over_bare_cpu'] for r in mine):.2f}x (reading: "
+                      f"{statistics.median(r['trainer_over_bare_reading_cpu'] for r in mine):.2f}x), validation "
+                      f"{100 * statistics.median(r['validation_share_cpu'] for r in mine):.0f} %", flush=True)
     if not args.skip_ensemble:
         print("3. deep ensemble, forward + backward: one call per member / one vmapped call:")
     for run_modality in [] if args.skip_ensemble else args.ensemble:

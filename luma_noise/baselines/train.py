@@ -3,7 +3,8 @@
     python -m luma_noise.baselines train clean --output-dir runs/clean --max-epochs 20
 
 For each method, modality and seed (a "run", named `<method>-<modality>-seed<s>`), the
-stock `transformers.Trainer` trains a `MethodModel` on 80 % of `train` (seeded split),
+Trainer (`methods.trainer.LumaTrainer`: the stock one less its repeated per-step host work)
+trains a `MethodModel` on 80 % of `train` (seeded split),
 validates on the other 20 % every epoch (Adam, ReduceLROnPlateau, early stopping on the
 validation loss, best checkpoint kept), then the model is evaluated on validation, test
 and ood (`methods.runner`, the one path of every method). Output folder (`results`):

@@ -1,7 +1,7 @@
 """The one training and evaluation path of a run, for every method (the paper's three included).
 
-The paper's protocol (BASELINES.md §5): the stock Trainer on 80 % of `train` (seeded split),
-validation on the other 20 % every epoch (Adam, ReduceLROnPlateau, early stopping on the
+The paper's protocol (BASELINES.md §5): the Trainer (`trainer.LumaTrainer`) on 80 % of `train`
+(seeded split), validation on the other 20 % every epoch (Adam, ReduceLROnPlateau, early stopping on the
 validation loss, best checkpoint kept; faithful mode keeps the paper's methods' last epoch,
 defect 5), then temperature scaling on that validation split for methods that ask for it, then
 one evaluation (`evaluation.measures`) of validation, test and ood with evaluation noise seeded
@@ -135,6 +135,7 @@ def fit(name, config, seed, split, job: Job) -> tuple:
     import transformers
 
     from ..model import AnnealingCallback
+    from .trainer import LumaTrainer  # imports the Trainer's module: not at the command's start
 
     settings, checkpoints = job.settings, job.output_dir / "checkpoints" / name
     transformers.set_seed(seed)
@@ -142,7 +143,7 @@ def fit(name, config, seed, split, job: Job) -> tuple:
     train = with_example_index(split["train"]) if model.method.needs_index else split["train"]
     # the same rows and batches as the datasets, gathered a batch at a time (collator.BatchReader)
     train, validation = (batch_reader(rows, config.modalities) for rows in (train, split["test"]))
-    trainer = transformers.Trainer(
+    trainer = LumaTrainer(
         model=model, args=training_arguments(checkpoints, seed, settings), train_dataset=train,
         eval_dataset=validation, data_collator=job.collator, compute_metrics=compute_metrics_for(model),
         callbacks=[AnnealingCallback(), transformers.EarlyStoppingCallback(settings.patience),

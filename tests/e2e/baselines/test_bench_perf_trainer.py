@@ -31,3 +31,19 @@ def test_trainer_section_runs_any_method_as_the_runner_does():
 
     r = bench_perf.trainer_vs_loop("qmf", "image+text", rows=48, batch_size=16, val_passes=2, epochs=2)
     assert r["run"] == "qmf-image+text" and r["trainer_over_bare_cpu"] > 0 and 0 < r["validation_share_cpu"] < 1
+
+
+def test_trainer_section_times_the_trainer_of_train_and_on_request_the_stock_one(monkeypatch):
+    """`train`'s LumaTrainer by default; `stock=True` (--stock-trainer) the stock transformers.Trainer."""
+    import bench_perf
+    import transformers
+
+    from luma_noise.baselines.methods.trainer import LumaTrainer
+
+    built, real = [], transformers.Trainer.train  # LumaTrainer.train calls it too
+    monkeypatch.setattr(transformers.Trainer, "train", lambda self, *a, **k: built.append(type(self)) or real(
+        self, *a, **k))
+    for stock in (False, True):
+        r = bench_perf.trainer_vs_loop("softmax", "text", rows=32, batch_size=16, val_passes=2, epochs=2, stock=stock)
+        assert r["trainer"] == ("stock" if stock else "luma") and r["trainer_over_bare_cpu"] > 0
+    assert built == [LumaTrainer, transformers.Trainer]
