@@ -7,13 +7,13 @@
    --epochs epochs on the device and on the CPU with the same seeds; accuracy and NLL must agree
    within TOLERANCE (GPU kernels sum in another order, and a few epochs of Adam amplify it; a
    wiring fault, e.g. a tensor left on the wrong device or a wrong dtype, is far outside it).
-2. throughput: training examples/s per method and modality at batch 128 on random inputs of the
-   real shapes: float32 and bf16 autocast, each with the convolutions contiguous and channels_last
+2. throughput: training examples/s at batch 128 on random inputs of the real shapes, for the
+   paper's nine runs and every other registered method (fused; EDL on image): float32 and bf16 autocast, each with the convolutions contiguous and channels_last
    (`train --memory-format`; channels_last is its default, measured faster on CPU only).
 3. protocol: one epoch of the nine models on random data of the real shapes (TRAIN_ROWS training
    rows; --quick: ROWS_QUICK rows, extrapolated), MC dropout's T = 100 evaluation over the test
    split, and the vectorised passes against a loop of T forward passes (ratio). --quick: two
-   models (MCD image and text), T = 10 passes scaled to 100, one throughput step.
+   models (MCD image and text), T = 10 passes scaled to 100, one throughput step of three runs.
 4. One table on stdout, and the same rows as JSON (--json).
 
 Without a CUDA device (and --device cuda, the default) it says so and exits 0 having done nothing.
@@ -87,20 +87,34 @@ def _sync():
         torch.cuda.synchronize()
 
 
+def throughput_runs(quick) -> list:
+    """(method, modality) of section 2: the paper's nine runs, then every other registered method on
+    the three fused (or on image if it takes one modality); quick: MCD image and text, QMF image+text."""
+    from luma_noise.baselines.methods import registry
+
+    if quick:
+        return [("mcd", "image"), ("mcd", "text"), ("qmf", "image+text")]
+    fused = modalities("multimodal")
+    return RUNS + [(name, "multimodal" if registry.accepts(name, fused) else "image")
+                   for name in registry.BUILTIN if name not in registry.PAPER]
+
+
 def throughput(device, quick) -> list:
     """Section 2: examples/s at batch 128 per (method, modality) and precision."""
     from luma_noise.baselines import MethodModel, MethodConfig
 
-    runs = [("mcd", "image"), ("mcd", "text")] if quick else RUNS
     rows, batch_size = [], 128
-    for method, run_modality in runs:
+    for method, run_modality in throughput_runs(quick):
         for precision in PRECISIONS:
             torch.manual_seed(0)
             mods = modalities(run_modality)
-            model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10))
+            model = MethodModel(MethodConfig(method=method, modalities=mods, ensemble_size=2 if quick else 10,
+                                             num_train_examples=TRAIN_ROWS))
             layout = "channels_last" if precision.endswith("channels_last") else "contiguous"
             model.to(device).use_memory_format(layout).train()  # as train's fit: the weights; outputs follow
             batch = {k: v.to(device) for k, v in batch_of(mods, batch_size).items()}
+            if model.method.needs_index:  # QMF's history of per-example losses
+                batch["example_index"] = torch.randint(0, TRAIN_ROWS, (batch_size,), device=device)
             labels = torch.randint(0, 42, (batch_size,), device=device)
             rate = batch_size * _steps_per_second(model, batch, labels, precision, 1 if quick else 5)
             rows.append({"section": "throughput", "run": f"{method}-{run_modality} {precision}",

@@ -35,7 +35,19 @@ def test_quick_cpu_dry_run_goes_through_every_section(tmp_path):
     # the CPU against itself: the agreement is exact
     assert all(" vs " in row["value"] for row in table["rows"] if row["section"] == "agreement")
     rates = {row["run"]: row["examples_per_second"] for row in table["rows"] if row["section"] == "throughput"}
-    assert len(rates) == 8 and all(rate > 0 for rate in rates.values())  # 2 runs x fp32/bf16 x both layouts
-    assert {"mcd-image fp32", "mcd-image fp32+channels_last", "mcd-text bf16+channels_last"} <= set(rates)
+    assert len(rates) == 12 and all(rate > 0 for rate in rates.values())  # 3 runs x fp32/bf16 x both layouts
+    assert {"mcd-image fp32", "mcd-image fp32+channels_last", "mcd-text bf16+channels_last",
+            "qmf-image+text bf16"} <= set(rates)  # QMF: the example index its loss needs
     assert any(row["run"].endswith("T=100 evaluation") and row["loop_over_vectorised"] > 0 for row in table["rows"])
     assert "section" in done.stdout and "agreement" in done.stdout
+
+
+def test_full_throughput_covers_every_registered_method():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import gpu_check
+
+    from luma_noise.baselines.methods import registry
+
+    runs = gpu_check.throughput_runs(quick=False)
+    assert runs[:9] == gpu_check.RUNS and {method for method, _ in runs} == set(registry.BUILTIN)
+    assert ("edl", "image") in runs and ("qmf", "multimodal") in runs
