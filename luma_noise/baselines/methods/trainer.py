@@ -2,8 +2,8 @@
 every step without changing what is trained, saved or logged.
 
 On this CPU that work was about 0.7 ms of a single-pass text network's 6 ms step (the step is
-small; a GPU's steps are smaller still), which put the Trainer 1.22-1.24x behind a bare loop
-(docs/performance.md, "The Trainer's host work per step"):
+small; a GPU's steps are smaller still), which put the stock Trainer 1.21-1.24x behind a bare loop
+(1.14-1.15x with this class; docs/performance.md, "The Trainer's host work per step"):
 - the gradient norm the Trainer logs is computed at every step even without clipping
   (`max_grad_norm=0`), though an epoch's log shows its last step's: under `logging_strategy="epoch"`
   it is computed at that step only (the same number in the log);
@@ -11,8 +11,8 @@ small; a GPU's steps are smaller still), which put the Trainer 1.22-1.24x behind
 - `accelerate`'s optimiser step asks `find_spec("lomo_optim")` twice per step, uncached (1.16.0):
   answered once per `train()` call (the answer cannot change while a process trains).
 A MethodModel trains the same through the stock Trainer (`methods/__init__.py`); this class only
-makes the protocol's runs cheaper. tests/e2e/baselines/test_trainer.py checks both give the same
-weights and log.
+makes the protocol's runs cheaper. tests/e2e/baselines/test_luma_trainer.py checks both give the
+same weights and log, and counts the work done once.
 """
 
 import contextlib
