@@ -5,8 +5,8 @@
 
 Each run of the default plan (MC dropout and the deep ensemble on image, audio, text and the three
 fused; RCML fused) is trained for one epoch by `methods.runner.fit`, the function `train` calls:
-`methods.trainer.LumaTrainer` with `train`'s arguments, the per-epoch validation with its measures on the 20 %
-split, the checkpoint. The rows are random inputs of the real shapes, 16,800 of them (13,440 to
+`methods.trainer.LumaTrainer` with `train`'s arguments, the per-epoch validation with its measures
+on the 20 % split, the checkpoint. The rows are random inputs of the real shapes, 16,800 of them (13,440 to
 train, 3,360 to validate, as `train_run` splits LUMA's training split), stored and read as
 `featurize_dataset` stores them. Prints, per run, the training and validation seconds (wall and
 CPU) and the validation's share of the epoch, with the time left; then the totals. No final

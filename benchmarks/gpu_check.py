@@ -8,8 +8,9 @@
    within TOLERANCE (GPU kernels sum in another order, and a few epochs of Adam amplify it; a
    wiring fault, e.g. a tensor left on the wrong device or a wrong dtype, is far outside it).
 2. throughput: training examples/s at batch 128 on random inputs of the real shapes, for the
-   paper's nine runs and every other registered method (fused; EDL on image): float32 and bf16 autocast, each with the convolutions contiguous and channels_last
-   (`train --memory-format`; channels_last is its default, measured faster on CPU only).
+   paper's nine runs and every other registered method (fused; EDL on image): float32 and bf16
+   autocast, each with the convolutions contiguous and channels_last (`train --memory-format`;
+   channels_last is its default, measured faster on CPU only).
 3. protocol: one epoch of the nine models on random data of the real shapes (TRAIN_ROWS training
    rows; --quick: ROWS_QUICK rows, extrapolated), MC dropout's T = 100 evaluation over the test
    split, and the vectorised passes against a loop of T forward passes (ratio). --quick: two

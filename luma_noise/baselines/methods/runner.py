@@ -1,9 +1,9 @@
 """The one training and evaluation path of a run, for every method (the paper's three included).
 
 The paper's protocol (BASELINES.md §5): the Trainer (`trainer.LumaTrainer`) on 80 % of `train`
-(seeded split), validation on the other 20 % every epoch (Adam, ReduceLROnPlateau, early stopping on the
-validation loss, best checkpoint kept; faithful mode keeps the paper's methods' last epoch,
-defect 5), then temperature scaling on that validation split for methods that ask for it, then
+(seeded split), validation on the other 20 % every epoch (Adam, ReduceLROnPlateau, early
+stopping on the validation loss, best checkpoint kept; faithful mode keeps the paper's methods'
+last epoch, defect 5), then temperature scaling on that validation split for methods that ask for it, then
 one evaluation (`evaluation.measures`) of validation, test and ood with evaluation noise seeded
 per (seed, "evaluate", split), written through `results` to predictions/<run>.npz and
 models/<run>/done.json. A deep ensemble with `ensemble_training="independent"` trains its
