@@ -32,9 +32,9 @@ class LumaTrainer(transformers.Trainer):
         with _answered_once(accelerate.optimizer, "is_lomo_available"):
             return super().train(*args, **kwargs)
 
-    def set_initial_training_values(self, args, dataloader):
-        values = super().set_initial_training_values(args, dataloader)
-        self._steps_per_epoch = values[1]  # num_update_steps_per_epoch
+    def set_initial_training_values(self, *args, **kwargs):  # its arguments vary across releases
+        values = super().set_initial_training_values(*args, **kwargs)
+        self._steps_per_epoch = values[1]  # num_update_steps_per_epoch (4.50 to 5.x)
         return values
 
     def _get_grad_norm(self, model, grad_norm=None):
